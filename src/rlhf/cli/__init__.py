@@ -1,0 +1,77 @@
+"""The `rlhf` command: parse arguments into a typed config, call the library, report.
+
+Every command prints human-readable lines and, with `--json`, one machine-readable summary line
+last on stdout (the human lines then go to stderr). Exit status: 0 success, 1 failure (invalid
+data, a refused operation), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from rlhf import __version__
+from rlhf.cli.arguments import add_arguments, build
+from rlhf.cli.commands import COMMANDS, USER_ERRORS, Command, CommandFailed, Output
+from rlhf.progress import set_quiet
+
+logger = logging.getLogger("rlhf")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rlhf", description="Reinforcement learning from human feedback, end to end."
+    )
+    parser.add_argument("--version", action="version", version=f"rlhf {__version__}")
+    groups = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    subparsers: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    for command in COMMANDS:
+        *path, leaf = command.name.split()
+        parent = groups
+        for depth, part in enumerate(path):
+            key = " ".join(path[: depth + 1])
+            if key not in subparsers:
+                group = parent.add_parser(part, help=f"{part} commands")
+                subparsers[key] = group.add_subparsers(
+                    title=f"{key} commands", metavar="COMMAND", required=True
+                )
+            parent = subparsers[key]
+        sub = parent.add_parser(leaf, help=command.help, description=command.help)
+        add_arguments(sub, command.config)
+        sub.add_argument("--json", action="store_true", help="print one JSON summary line last")
+        sub.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
+        sub.set_defaults(command=command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `rlhf` command; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command: Command = args.command
+    set_quiet(args.quiet)
+    logging.basicConfig(
+        level=logging.ERROR if args.quiet else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = build(command.config, args)
+    except ValueError as error:  # raised by a config's __post_init__
+        parser.error(f"{command.name}: {error}")
+    out = Output(stream=sys.stderr if args.json else sys.stdout)
+    status = 0
+    try:
+        summary = command.run(config, out)
+    except CommandFailed as failure:
+        summary, status = failure.summary, 1
+        out.line(f"rlhf {command.name}: {failure}")
+    except USER_ERRORS as error:
+        print(f"rlhf {command.name}: error: {error}", file=sys.stderr)
+        summary, status = {"ok": False, "error": str(error)}, 1
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, default=str), flush=True)
+    return status

@@ -1,0 +1,5 @@
+"""The demo: the project's main job on its own built-in task."""
+
+from rlhf.demo.pipeline import DemoCheckFailed, DemoConfig, run_demo
+
+__all__ = ["DemoCheckFailed", "DemoConfig", "run_demo"]
