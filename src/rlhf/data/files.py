@@ -245,11 +245,20 @@ def _write_parquet(objects: Sequence[Any], out: io.BufferedIOBase) -> None:
         raise ValueError("Parquet holds one object per row; these records are not all objects")
     columns = list(dict.fromkeys(key for obj in objects for key in obj))
     json_columns = [c for c in columns if not _native_column([obj.get(c) for obj in objects])]
-    rows = [
-        {c: (json.dumps(obj[c], ensure_ascii=False) if c in json_columns else obj[c]) for c in obj}
-        for obj in objects
-    ]
-    table = pa.Table.from_pylist(rows) if rows else pa.table({})
+    # Column by column: from_pylist would take the columns of the first row only.
+    table = pa.table(
+        {
+            c: [
+                None
+                if c not in obj
+                else json.dumps(obj[c], ensure_ascii=False)
+                if c in json_columns
+                else obj[c]
+                for obj in objects
+            ]
+            for c in columns
+        }
+    )
     meta = {JSON_COLUMNS_KEY: json.dumps(json_columns).encode()}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
     pq.write_table(table, out)

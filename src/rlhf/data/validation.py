@@ -10,6 +10,7 @@ as `(field, reason)` pairs; `Problem` adds the file and line.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -121,6 +122,9 @@ def _optional(obj: Mapping[str, Any], name: str, kind: type, errors: FieldErrors
     if value is None:
         return None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > sys.float_info.max:
+            errors.append((name, "number too large"))
+            return None
         return float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         errors.append((name, f"expected {_type_name(kind())}, got {_type_name(value)}"))
@@ -303,7 +307,8 @@ def parse_record(obj: object, kind: RecordKind | None = None) -> Record:
     unknown = sorted(set(obj) - FIELDS[kind])
     if unknown:
         hint = "; put extra information under 'metadata'"
-        errors.append((unknown[0], f"unknown field for a {kind} record{hint}"))
+        article = "an" if kind[0] in "aeiou" else "a"
+        errors.append((unknown[0], f"unknown field for {article} {kind} record{hint}"))
     record = _PARSERS[kind](obj, errors)
     if errors or record is None:
         raise InvalidRecordError(errors)

@@ -46,6 +46,11 @@ _MLP_RATIO = 4
 """Feed-forward width as a multiple of `hidden_size`, as in GPT-2 and BERT."""
 
 
+def _round_up(value: int, multiple: int) -> int:
+    """The smallest multiple of `multiple` that is at least `value`."""
+    return -(-value // multiple) * multiple
+
+
 def _check_shape(
     owner: str,
     *,
@@ -69,7 +74,7 @@ def _check_shape(
         raise ValueError(
             f"{owner}.hidden_size must be divisible by num_heads, got hidden_size={hidden_size} "
             f"and num_heads={num_heads}. Set hidden_size to a multiple of num_heads, e.g. "
-            f"hidden_size={num_heads * max(1, round(hidden_size / num_heads))}."
+            f"hidden_size={_round_up(hidden_size, num_heads)}."
         )
 
 
@@ -118,7 +123,7 @@ class TinyModelConfig:
                 f"TinyModelConfig: llama needs an even head size for rotary embeddings, got "
                 f"hidden_size / num_heads = {self.hidden_size} / {self.num_heads} = "
                 f"{self.head_dim}. Choose hidden_size = an even multiple of num_heads, e.g. "
-                f"hidden_size={2 * self.num_heads * max(1, self.head_dim // 2)}."
+                f"hidden_size={_round_up(self.hidden_size, 2 * self.num_heads)}."
             )
 
     @property

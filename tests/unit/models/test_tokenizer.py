@@ -79,11 +79,11 @@ def test_chat_template_renders_conversation(tokenizer: PreTrainedTokenizerFast) 
 
 
 def test_chat_template_generation_prompt(tokenizer: PreTrainedTokenizerFast) -> None:
-    prompt = tokenizer.apply_chat_template(
-        CONVERSATION, tokenize=False, add_generation_prompt=True
-    )
+    prompt = tokenizer.apply_chat_template(CONVERSATION, tokenize=False, add_generation_prompt=True)
+    assert isinstance(prompt, str)
     assert prompt.endswith("<|user|>\nName a fruit.\n<|assistant|>\n")
     without = tokenizer.apply_chat_template(CONVERSATION, tokenize=False)
+    assert isinstance(without, str)
     assert without.endswith("<|user|>\nName a fruit.\n")
 
 

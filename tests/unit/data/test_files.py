@@ -1,0 +1,126 @@
+"""Containers: JSONL, JSON arrays, Parquet and gzip; problems located by line; atomic writes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from rlhf.data import PreferencePair, Problem, load_records, read_file, write_records
+from rlhf.data.files import UnsupportedFileError, container_of, read_objects, write_objects
+from rlhf.data.records import Message
+
+PAIRS = [
+    PreferencePair(prompt="2+2?", chosen="4", rejected="5", id="a", metadata={"x": 1}),
+    PreferencePair(prompt="Hi", chosen="Hello!", rejected="Go away.", tie=True, strength=2),
+    PreferencePair(
+        prompt=(Message("user", "Héllo 👋"),),
+        chosen=(Message("assistant", "Bonjour"),),
+        rejected=(Message("assistant", "..."),),
+        metadata={"nested": {"a": [1, 2]}, "other": None},
+    ),
+]
+
+
+@pytest.mark.parametrize("name", ["p.jsonl", "p.jsonl.gz", "p.json", "p.json.gz", "p.parquet"])
+def test_every_container_round_trips_mixed_records(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    write_records(PAIRS, path)
+    assert load_records(path) == PAIRS
+
+
+def test_gzip_is_reproducible(tmp_path: Path) -> None:
+    write_records(PAIRS, tmp_path / "a.jsonl.gz")
+    write_records(PAIRS, tmp_path / "b.jsonl.gz")
+    assert (tmp_path / "a.jsonl.gz").read_bytes() == (tmp_path / "b.jsonl.gz").read_bytes()
+
+
+def test_container_from_suffix() -> None:
+    assert container_of(Path("x.jsonl.gz")) == "jsonl"
+    assert container_of(Path("x.ndjson")) == "jsonl"
+    assert container_of(Path("x.pq")) == "parquet"
+    with pytest.raises(UnsupportedFileError, match=r"unknown file type '\.csv'"):
+        container_of(Path("x.csv"))
+    with pytest.raises(UnsupportedFileError, match="Parquet compresses itself"):
+        container_of(Path("x.parquet.gz"))
+
+
+def test_jsonl_problems_carry_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    good = json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"}).encode()
+    path.write_bytes(
+        good + b"\n\n" + b'{"prompt": "p",\n' + b"\xff\xfe\n" + b"[1]\n" + good + b"\n"
+    )
+    result = read_file(path)
+    assert [str(p) for p in result.problems] == [
+        f"{path}:3: json: Expecting property name enclosed in double quotes (column 16)",
+        f"{path}:4: encoding: invalid UTF-8 at byte 0",
+        f"{path}:5: record: expected a JSON object, got array",
+    ]
+    assert [entry.line for entry in result.entries] == [1, 6]
+
+
+def test_json_array_problems_point_at_the_element_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(
+        '[\n  {"prompt": "p", "chosen": "a", "rejected": "b"},\n'
+        '  {"prompt": "p",\n   "chosen": "a", "rejected": "a"}\n]\n'
+    )
+    result = read_file(path)
+    assert [str(p) for p in result.problems] == [f"{path}:3: rejected: identical to chosen"]
+
+
+def test_truncated_json_array_and_nan_are_problems(tmp_path: Path) -> None:
+    path = tmp_path / "cut.json"
+    path.write_text('[{"prompt": "p", "chosen": "a", "rejected": "b"},\n{"prompt": ')
+    assert [p.field for p in read_file(path).problems] == ["json"]
+    nan = tmp_path / "nan.jsonl"
+    nan.write_text('{"prompt": "p", "chosen": "a", "rejected": "b", "confidence": NaN}\n')
+    assert [p.reason for p in read_file(nan).problems] == ["NaN is not valid JSON"]
+
+
+def test_unreadable_files_are_problems_not_exceptions(tmp_path: Path) -> None:
+    (tmp_path / "x.jsonl.gz").write_bytes(b"not gzip")
+    (tmp_path / "x.parquet").write_bytes(b"not parquet")
+    (tmp_path / "empty.jsonl").write_text("\n\n")
+    for name in ("x.jsonl.gz", "x.parquet", "missing.jsonl", "empty.jsonl", "x.csv"):
+        [problem] = read_file(tmp_path / name).problems
+        assert problem.line is None and problem.field == "file", problem
+
+
+def test_mixed_record_kinds_are_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(
+        '{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "only a prompt"}\n'
+    )
+    [problem] = read_file(path).problems
+    assert problem == Problem(
+        str(path), 2, "record", "a prompt record in a file of pair records; use one kind per file"
+    )
+
+
+def test_failed_write_leaves_no_file_and_keeps_the_old_one(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    path.write_text("old\n")
+    with pytest.raises(TypeError):
+        write_objects([{"ok": 1}, {"bad": object()}], path)
+    assert path.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+def test_parquet_keeps_absent_fields_absent_and_free_form_columns_exact(tmp_path: Path) -> None:
+    objects = [{"a": 1, "m": {"k": [1, "x"]}}, {"b": "only here", "m": {"other": None}}]
+    write_objects(objects, tmp_path / "o.parquet")
+    read = [item.value for item in read_objects(tmp_path / "o.parquet")]
+    assert read == objects
+
+
+def test_json_file_holding_json_lines_reads(tmp_path: Path) -> None:
+    path = tmp_path / "lines.json"
+    path.write_text('{"prompt": "a"}\n{"prompt": "b"}\n')
+    assert len(load_records(path)) == 2
+    gz = tmp_path / "lines.json.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert len(load_records(gz)) == 2
