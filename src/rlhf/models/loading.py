@@ -25,6 +25,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from rlhf.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -47,7 +49,7 @@ _LISTED_NAMES = 10
 """How many directory entries an error message shows."""
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(UserError):
     """A path given to a loader is not a usable local model or tokenizer directory."""
 
 
