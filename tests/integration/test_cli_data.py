@@ -19,7 +19,9 @@ GOOD = [
 
 
 def rlhf(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*RLHF, *map(str, args)], capture_output=True, text=True, cwd=cwd, check=False)
+    return subprocess.run(
+        [*RLHF, *map(str, args)], capture_output=True, text=True, cwd=cwd, check=False
+    )
 
 
 def last_json(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
@@ -51,8 +53,14 @@ def bad(tmp_path: Path) -> Path:
 
 
 def test_every_command_has_help() -> None:
-    for command in (["demo"], ["data", "validate"], ["data", "stats"], ["data", "convert"],
-                    ["data", "import"], ["data", "export"]):
+    for command in (
+        ["demo"],
+        ["data", "validate"],
+        ["data", "stats"],
+        ["data", "convert"],
+        ["data", "import"],
+        ["data", "export"],
+    ):
         result = rlhf(*command, "--help")
         assert result.returncode == 0, result.stderr
         assert "--json" in result.stdout
@@ -62,7 +70,12 @@ def test_validate_clean_file(good: Path) -> None:
     result = rlhf("data", "validate", good, "--json")
     assert result.returncode == 0
     assert last_json(result) == {
-        "ok": True, "file": str(good), "format": "rlhf", "kind": "pair", "records": 2, "problems": 0
+        "ok": True,
+        "file": str(good),
+        "format": "rlhf",
+        "kind": "pair",
+        "records": 2,
+        "problems": 0,
     }
 
 
@@ -89,18 +102,23 @@ def test_validate_json_summary_is_the_last_stdout_line(bad: Path) -> None:
 
 def test_validate_missing_file_and_wrong_format(tmp_path: Path, good: Path) -> None:
     missing = rlhf("data", "validate", tmp_path / "nope.jsonl")
-    assert missing.returncode == 1 and "nope.jsonl: file: no such file" in missing.stdout
+    assert missing.returncode == 1
+    assert "nope.jsonl: file: no such file" in missing.stdout
     wrong = rlhf("data", "validate", good, "--format", "pandalm")
-    assert wrong.returncode == 1 and "response1: missing" in wrong.stdout
+    assert wrong.returncode == 1
+    assert "response1: missing" in wrong.stdout
     usage = rlhf("data", "validate", good, "--format", "csv")
-    assert usage.returncode == 2 and "invalid choice" in usage.stderr
+    assert usage.returncode == 2
+    assert "invalid choice" in usage.stderr
 
 
 def test_stats(good: Path) -> None:
     result = rlhf("data", "stats", good, "--json")
     assert result.returncode == 0, result.stderr
     summary = last_json(result)
-    assert summary["records"] == 2 and summary["ties"] == 1 and summary["duplicates"] == 0
+    assert summary["records"] == 2
+    assert summary["ties"] == 1
+    assert summary["duplicates"] == 0
     assert summary["annotators"]["count"] == 2  # type: ignore[index]
     assert summary["chars"]["prompt"]["max"] == 4  # type: ignore[index]
 
@@ -109,15 +127,21 @@ def test_convert_round_trip_and_refusal(tmp_path: Path, good: Path, bad: Path) -
     hh = tmp_path / "pairs.hh.jsonl.gz"
     assert rlhf("data", "convert", good, hh, "--to", "hh").returncode == 0
     first = json.loads(gzip.decompress(hh.read_bytes()).splitlines()[0])
-    assert first == {"chosen": "\n\nHuman: 2+2?\n\nAssistant: 4", "rejected": "\n\nHuman: 2+2?\n\nAssistant: 5"}
+    assert first == {
+        "chosen": "\n\nHuman: 2+2?\n\nAssistant: 4",
+        "rejected": "\n\nHuman: 2+2?\n\nAssistant: 5",
+    }
     refused = rlhf("data", "convert", bad, tmp_path / "out.jsonl", "--to", "trl")
     assert refused.returncode == 1
     assert not (tmp_path / "out.jsonl").exists()  # nothing half-written
     no = rlhf("data", "convert", good, tmp_path / "x.jsonl", "--to", "pandalm")
-    assert no.returncode == 1 and "holds annotation records" in no.stderr
+    assert no.returncode == 1
+    assert "holds annotation records" in no.stderr
 
 
-def test_import_is_all_or_nothing_and_export_round_trips(tmp_path: Path, good: Path, bad: Path) -> None:
+def test_import_is_all_or_nothing_and_export_round_trips(
+    tmp_path: Path, good: Path, bad: Path
+) -> None:
     db = f"sqlite:///{tmp_path / 'feedback.db'}"
     refused = rlhf("data", "import", bad, "--db", db, "--json")
     assert refused.returncode == 1
@@ -126,7 +150,8 @@ def test_import_is_all_or_nothing_and_export_round_trips(tmp_path: Path, good: P
 
     assert rlhf("data", "import", good, "--db", db).returncode == 0
     again = rlhf("data", "import", good, "--db", db, "--json")
-    assert again.returncode == 0 and last_json(again)["skipped_duplicates"] == 2
+    assert again.returncode == 0
+    assert last_json(again)["skipped_duplicates"] == 2
     out = tmp_path / "exported.jsonl"
     assert rlhf("data", "export", out, "--db", db, "--records", "pairs").returncode == 0
     exported = [json.loads(line) for line in out.read_text().splitlines()]

@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        config = build(command.config, args)
+        config: object = build(command.config, args)
     except ValueError as error:  # raised by a config's __post_init__
         parser.error(f"{command.name}: {error}")
     out = Output(stream=sys.stderr if args.json else sys.stdout)

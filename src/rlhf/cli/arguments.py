@@ -144,4 +144,5 @@ def config_to_json(config: Any) -> dict[str, Any]:
             return [convert(v) for v in value]
         return value
 
-    return convert(dataclasses.asdict(config))
+    converted: dict[str, Any] = convert(dataclasses.asdict(config))
+    return converted

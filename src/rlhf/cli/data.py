@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from rlhf.cli.arguments import positional
 from rlhf.cli.base import Command, CommandFailed, Output, Summary
-from rlhf.data import InvalidDataError, ReadResult, get_format, read_file, write_records
+from rlhf.data import InvalidDataError, ReadResult, Record, get_format, read_file, write_records
 from rlhf.data.convert import convert_for
 from rlhf.data.formats import FormatName
 from rlhf.data.stats import describe, token_counter
@@ -143,11 +144,21 @@ def convert(config: ConvertConfig, out: Output) -> Summary:
 
 
 def import_(config: ImportConfig, out: Output) -> Summary:
-    from rlhf.store import Store
+    from rlhf.store import Store, StoreError
 
     source = _read_valid(config.file, config.format, out)
     with Store.open(config.db) as store:
-        report = store.import_records(source.records)
+        try:
+            report = store.import_records(source.records)
+        except StoreError as error:
+            if not error.problems:
+                raise
+            for index, reason in error.problems:  # point at the file line of each record
+                out.line(f"{config.file}:{source.entries[index].line}: record: {reason}")
+            summary = {"ok": False, "file": str(config.file), "problems": len(error.problems)}
+            raise CommandFailed(
+                f"{config.file}: conflicts with the store; nothing was written", summary
+            ) from error
     out.line(f"imported {config.file} into {config.db}: {report}")
     return {"ok": True, "records": len(source.records), **report.as_dict()}
 
@@ -156,7 +167,7 @@ def export(config: ExportConfig, out: Output) -> Summary:
     from rlhf.store import Store
 
     with Store.open(config.db) as store:
-        exporters = {
+        exporters: dict[str, Callable[[], Sequence[Record]]] = {
             "pairs": store.export_pairs,
             "annotations": store.export_annotations,
             "rankings": store.export_rankings,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 from rlhf.data.formats import ConversionError, Format
 from rlhf.data.records import Annotation, PreferencePair, Ranking, Record, Text, kind_of
@@ -31,34 +32,25 @@ def ranked_pairs(responses: Sequence[Text], ranks: Sequence[int | None]) -> list
 
 
 def _annotation_pairs(a: Annotation) -> list[PreferencePair]:
-    common = {
-        "prompt": a.prompt,
-        "source": a.source,
-        "annotator": a.annotator,
-        "metadata": a.metadata,
-    }
+    def pair(chosen: int, rejected: int, id: str, **extra: Any) -> PreferencePair:
+        return PreferencePair(
+            prompt=a.prompt,
+            chosen=a.responses[chosen],
+            rejected=a.responses[rejected],
+            id=id,
+            source=a.source,
+            annotator=a.annotator,
+            metadata=a.metadata,
+            **extra,
+        )
+
     if a.judgment in ("a", "b", "tie"):
         win = 1 if a.judgment == "b" else 0
-        return [
-            PreferencePair(
-                chosen=a.responses[win],
-                rejected=a.responses[1 - win],
-                id=f"{a.item_id}:{a.annotator}",
-                strength=a.strength,
-                tie=a.judgment == "tie",
-                **common,
-            )
-        ]
+        tie = a.judgment == "tie"
+        return [pair(win, 1 - win, f"{a.item_id}:{a.annotator}", strength=a.strength, tie=tie)]
     if a.ranks is not None:
-        return [
-            PreferencePair(
-                chosen=a.responses[i],
-                rejected=a.responses[j],
-                id=f"{a.item_id}:{a.annotator}:{i}>{j}",
-                **common,
-            )
-            for i, j in ranked_pairs(a.responses, a.ranks)
-        ]
+        ranked = ranked_pairs(a.responses, a.ranks)
+        return [pair(i, j, f"{a.item_id}:{a.annotator}:{i}>{j}") for i, j in ranked]
     return []
 
 
@@ -88,11 +80,12 @@ def convert_for(records: Sequence[Record], target: Format) -> Converted:
         out: list[Record] = []
         dropped = 0
         for record in records:
-            pairs = (
-                _annotation_pairs(record)
-                if isinstance(record, Annotation)
-                else _ranking_pairs(record)
-            )  # type: ignore[arg-type]
+            if isinstance(record, Annotation):
+                pairs = _annotation_pairs(record)
+            elif isinstance(record, Ranking):
+                pairs = _ranking_pairs(record)
+            else:
+                raise ConversionError(f"a {kind_of(record)} record among {kind} records")
             out.extend(pairs)
             dropped += not pairs
         return Converted(out, dropped)

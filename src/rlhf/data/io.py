@@ -16,6 +16,7 @@ from rlhf.data.files import SourceObject, read_objects, write_objects
 from rlhf.data.formats import Format, detect_format, get_format
 from rlhf.data.records import Record, RecordKind, kind_of
 from rlhf.data.validation import InvalidDataError, InvalidRecordError, Problem, check_record
+from rlhf.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def read_file(path: Path | str, *, format: str | None = None) -> ReadResult:
         reason = "is a directory, not a file" if path.is_dir() else "no such file"
         result.problems.append(Problem(str(path), None, "file", reason))
         return result
-    for item in read_objects(path):
+    for item in progress(read_objects(path), desc=f"reading {path.name}", unit="rec"):
         if isinstance(item, Problem):
             result.problems.append(item)
             continue

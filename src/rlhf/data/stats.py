@@ -19,6 +19,7 @@ from rlhf.data.records import (
     render_plain,
     text_length,
 )
+from rlhf.progress import progress
 
 Measure = Callable[[Text], int]
 
@@ -70,7 +71,7 @@ def _is_tie(record: Record) -> bool:
 
 def _lengths(records: Sequence[Record], measure: Measure) -> dict[str, dict[str, float]]:
     by_field: dict[str, list[float]] = {}
-    for record in records:
+    for record in progress(records, desc="measuring lengths", unit="rec"):
         for name, texts in _texts(record).items():
             by_field.setdefault(name, []).extend(measure(t) for t in texts)
     return {name: distribution(values) for name, values in by_field.items()}

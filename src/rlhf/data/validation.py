@@ -30,6 +30,7 @@ from rlhf.data.records import (
     Ranking,
     Record,
     RecordKind,
+    Role,
     SafetyFlag,
     Text,
     is_conversational,
@@ -113,7 +114,7 @@ def parse_text(value: object, name: str, errors: FieldErrors) -> Text | None:
         if extra:
             errors.append((where, f"unknown message field(s) {', '.join(extra)}"))
         if ok:
-            messages.append(Message(role=role, content=cast(str, content)))
+            messages.append(Message(role=cast(Role, role), content=cast(str, content)))
     return tuple(messages)
 
 

@@ -116,7 +116,7 @@ def _model_step(config: DemoConfig, pairs: list[PreferencePair], say: Say) -> di
     )
     batch = tokenizer(texts[:32], return_tensors="pt", padding=True)
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    model.eval()
+    model.train(False)
     with torch.no_grad():
         loss = model(**batch, labels=labels).loss.item()
     uniform = math.log(len(tokenizer))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from rlhf.errors import UserError
+
 MAX_LISTED = 20
 """How many problems a `StoreError` message spells out before summarizing the rest."""
 
 
-class StoreError(ValueError):
+class StoreError(UserError):
     """A database that cannot be opened, or records that conflict with what is stored.
 
     `problems` lists `(index, reason)` for records of a batch (index 0-based into the batch given to

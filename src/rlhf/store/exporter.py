@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from rlhf.data.records import (
@@ -75,7 +75,7 @@ def export_annotations(session: Session) -> list[Annotation]:
     """Every annotation, in the order stored."""
     items = _Items()
     out = []
-    for row in _annotation_rows(session, AnnotationRow.id.is_not(None)):
+    for row in _annotation_rows(session, true()):
         item_id, prompt, responses, _ = items[row.item]
         out.append(
             Annotation(

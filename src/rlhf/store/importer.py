@@ -11,9 +11,9 @@ all (see `Importer.finish`) and the transaction rolls back, so nothing is writte
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -25,29 +25,12 @@ from rlhf.data.records import (
     PromptRecord,
     Ranking,
     Text,
-    text_to_json,
 )
-from rlhf.store.codec import (
-    TextJSON,
-    annotation_values,
-    as_annotation,
-    content_hash,
-    item_json,
-    text_hash,
-)
+from rlhf.store.codec import TextJSON, annotation_values, as_annotation, item_json, text_hash
+from rlhf.store.contents import Contents, Provenance, in_chunks
 from rlhf.store.errors import StoreError
-from rlhf.store.schema import (
-    AnnotationRow,
-    AnnotatorRow,
-    ItemResponseRow,
-    ItemRow,
-    PromptRow,
-    ResponseRow,
-)
+from rlhf.store.schema import AnnotationRow, AnnotatorRow, ItemResponseRow, ItemRow
 
-T = TypeVar("T")
-CHUNK = 500
-"""Keys per `IN (...)` query: far below the parameter limits of SQLite and PostgreSQL."""
 SWAPPED: dict[Judgment, Judgment] = {"a": "b", "b": "a", "tie": "tie", "both_bad": "both_bad"}
 
 
@@ -60,35 +43,17 @@ class ImportReport:
     annotations: int = 0
     skipped_duplicates: int = 0
 
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
 
-@dataclass(frozen=True, kw_only=True)
-class Provenance:
-    """Where a response came from: the policy and how it was sampled."""
-
-    model: str | None = None
-    """Model name or path, e.g. `Qwen/Qwen2.5-0.5B-Instruct`."""
-    checkpoint: str | None = None
-    """The checkpoint (step, directory) of a model being trained."""
-    sampling: Mapping[str, Any] | None = None
-    """Generation settings, e.g. `{"temperature": 0.7, "top_p": 0.9}`."""
-
-    def key(self) -> tuple[str | None, str | None, str | None]:
-        sampling = None if self.sampling is None else content_hash(dict(self.sampling))
-        return self.model, self.checkpoint, sampling
-
-
-NO_PROVENANCE = Provenance()
+    def __str__(self) -> str:
+        added = f"{self.prompts} prompts, {self.items} items, {self.annotations} annotations added"
+        return f"{added}; {self.skipped_duplicates} duplicates skipped"
 
 
 def item_content(row: ItemRow) -> tuple[TextJSON, list[TextJSON]]:
     """The prompt and responses of a stored item as canonical JSON."""
     return row.prompt.content, [entry.response.content for entry in row.entries]
-
-
-def _chunks(keys: Iterable[T]) -> Iterator[list[T]]:
-    ordered = sorted(set(keys), key=str)
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start : start + CHUNK]
 
 
 def _short(value: object) -> str:
@@ -97,7 +62,7 @@ def _short(value: object) -> str:
 
 
 class Importer:
-    """Adds records to an open session; read `report`, then call `finish` before committing."""
+    """Adds records to an open session; `finish` raises what conflicted or returns the report."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -105,9 +70,7 @@ class Importer:
         self.problems: list[tuple[int, str]] = []
         self._annotators: dict[str, AnnotatorRow] = {}
         self._items: dict[str, ItemRow] = {}
-        self._prompts: dict[str, list[PromptRow]] = {}  # by content hash
-        self._prompt_ids: dict[str, PromptRow] = {}  # by external id
-        self._responses: dict[PromptRow, dict[tuple[Any, ...], ResponseRow]] = {}
+        self.contents = Contents(session)
         self._annotations: dict[tuple[str, str], AnnotationRow] = {}
 
     # --- reading what the batch needs ------------------------------------------------------------
@@ -117,16 +80,16 @@ class Importer:
         self.load_annotators({a.annotator for a in annotations})
         self.load_items({a.item_id for a in annotations})
         texts = [a.prompt for a in annotations] + [p.prompt for p in prompts]
-        self.load_prompts({text_hash(t) for t in texts}, {p.id for p in prompts if p.id})
+        self.contents.load_prompts({text_hash(t) for t in texts}, {p.id for p in prompts if p.id})
 
     def load_annotators(self, names: set[str]) -> None:
-        for chunk in _chunks(names):
+        for chunk in in_chunks(names):
             query = select(AnnotatorRow).where(AnnotatorRow.name.in_(chunk))
             self._annotators.update((row.name, row) for row in self.session.scalars(query))
 
     def load_items(self, external_ids: set[str]) -> None:
         entries = selectinload(ItemRow.entries).joinedload(ItemResponseRow.response)
-        for chunk in _chunks(external_ids):
+        for chunk in in_chunks(external_ids):
             query = select(ItemRow).where(ItemRow.external_id.in_(chunk))
             query = query.options(joinedload(ItemRow.prompt), entries)
             self._items.update((row.external_id, row) for row in self.session.scalars(query))
@@ -139,40 +102,16 @@ class Importer:
             for row in self.session.scalars(query_annotations):
                 self._annotations[(row.item.external_id, row.annotator.name)] = row
 
-    def load_prompts(self, hashes: set[str], external_ids: set[str]) -> None:
-        found: dict[int, PromptRow] = {}
-        for chunk in _chunks(hashes):
-            query = select(PromptRow).where(PromptRow.content_hash.in_(chunk))
-            found.update((row.id, row) for row in self.session.scalars(query))
-        for ids in _chunks(external_ids):
-            query = select(PromptRow).where(PromptRow.external_id.in_(ids))
-            found.update((row.id, row) for row in self.session.scalars(query))
-        for _, row in sorted(found.items()):
-            self._prompts.setdefault(row.content_hash, []).append(row)
-            if row.external_id is not None:
-                self._prompt_ids[row.external_id] = row
-
     # --- adding ----------------------------------------------------------------------------------
 
     def add_prompt(self, index: int, record: PromptRecord) -> None:
         """A prompt record: new, an identical duplicate, or a conflict with its stored id."""
-        wanted = (text_to_json(record.prompt), record.source, dict(record.metadata))
-        if record.id is not None and record.id in self._prompt_ids:
-            row = self._prompt_ids[record.id]
-            if (row.content, row.source, row.meta) == wanted:
-                self.report.skipped_duplicates += 1
-            else:
-                reason = "differs from the prompt stored (or earlier in this batch) under this id"
-                self.problems.append((index, f"prompt {record.id!r}: {reason}"))
-            return
-        if record.id is None:
-            for row in self._prompts.get(text_hash(record.prompt), []):
-                if row.external_id is None and (row.content, row.source, row.meta) == wanted:
-                    self.report.skipped_duplicates += 1
-                    return
-        row = self._new_prompt(record.prompt, record.source, dict(record.metadata), record.id)
-        if record.id is not None:
-            self._prompt_ids[record.id] = row
+        outcome = self.contents.add_record(record)
+        if outcome == "duplicate":
+            self.report.skipped_duplicates += 1
+        elif outcome == "conflict":
+            reason = "differs from the prompt stored (or earlier in this batch) under this id"
+            self.problems.append((index, f"prompt {record.id!r}: {reason}"))
 
     def add_judgment(self, index: int, record: PreferencePair | Ranking | Annotation) -> None:
         """A pair, ranking or annotation: get-or-create its item, then add its annotation."""
@@ -268,10 +207,10 @@ class Importer:
         provenance: Sequence[Provenance | None] | None = None,
     ) -> ItemRow:
         """A new item with its prompt and responses (reusing stored ones with the same content)."""
-        prompt_row = self._prompt_for(prompt)
+        prompt_row = self.contents.prompt_for(prompt)
         origins = provenance or [None] * len(responses)
         entries = [
-            ItemResponseRow(position=i, response=self._response(prompt_row, text, origin))
+            ItemResponseRow(position=i, response=self.contents.response(prompt_row, text, origin))
             for i, (text, origin) in enumerate(zip(responses, origins, strict=True))
         ]
         meta = dict(metadata or {})
@@ -284,60 +223,10 @@ class Importer:
         self.report.items += 1
         return row
 
-    def _prompt_for(self, text: Text) -> PromptRow:
-        content = text_to_json(text)
-        for row in self._prompts.get(text_hash(text), []):
-            if row.content == content:
-                return row
-        return self._new_prompt(text, None, {}, None)
-
-    def _new_prompt(
-        self, text: Text, source: str | None, meta: dict[str, Any], external_id: str | None
-    ) -> PromptRow:
-        digest = text_hash(text)
-        row = PromptRow(
-            external_id=external_id,
-            content=text_to_json(text),
-            content_hash=digest,
-            source=source,
-            meta=meta,
-        )
-        self.session.add(row)
-        self._prompts.setdefault(digest, []).append(row)
-        self.report.prompts += 1
-        return row
-
-    def _response(self, prompt: PromptRow, text: Text, origin: Provenance | None) -> ResponseRow:
-        """The response `text` to `prompt` with this provenance, created when new."""
-        origin = origin or NO_PROVENANCE
-        known = self._responses.get(prompt)
-        if known is None:  # loads the stored responses of a stored prompt, once
-            known = {
-                (r.content_hash, r.model, r.checkpoint, _sampling_key(r)): r
-                for r in prompt.responses
-            }
-            self._responses[prompt] = known
-        key = (text_hash(text), *origin.key())
-        if key not in known:
-            sampling = None if origin.sampling is None else dict(origin.sampling)
-            known[key] = ResponseRow(
-                content=text_to_json(text),
-                content_hash=key[0],
-                model=origin.model,
-                checkpoint=origin.checkpoint,
-                sampling=sampling,
-                meta={},
-            )
-            prompt.responses.append(known[key])
-        return known[key]
-
     def finish(self, message: str) -> ImportReport:
         """Raise every collected problem as one `StoreError`; else flush and return the report."""
         if self.problems:
             raise StoreError(message, self.problems)
+        self.report.prompts = self.contents.new_prompts
         self.session.flush()
         return self.report
-
-
-def _sampling_key(row: ResponseRow) -> str | None:
-    return None if row.sampling is None else content_hash(row.sampling)

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rlhf.data.records import (
@@ -32,8 +32,9 @@ from rlhf.data.validation import check_record
 from rlhf.store import exporter
 from rlhf.store.codec import as_annotation, default_item_id, item_json, text_hash
 from rlhf.store.connect import create_store_engine, describe, normalize_url
+from rlhf.store.contents import Provenance
 from rlhf.store.errors import StoreError
-from rlhf.store.importer import Importer, ImportReport, Provenance, item_content
+from rlhf.store.importer import Importer, ImportReport, item_content
 from rlhf.store.migrate import upgrade
 from rlhf.store.schema import TABLES, AnnotatorRow, AssignmentRow, Base, ItemRow
 
@@ -94,8 +95,15 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
+        """A session in a transaction: committed at the end, rolled back on any error."""
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except IntegrityError as error:  # a concurrent writer added the same row first
+            raise StoreError(
+                f"{self.label}: another writer stored the same rows at the same moment "
+                f"({error.orig}); nothing was written, try again"
+            ) from error
 
     # --- files -----------------------------------------------------------------------------------
 
@@ -190,7 +198,7 @@ class Store:
         with self._transaction() as session:
             importer = Importer(session)
             importer.load_items({external_id})
-            importer.load_prompts({text_hash(prompt)}, set())
+            importer.contents.load_prompts({text_hash(prompt)}, set())
             existing = importer.find_item(external_id)
             if existing is not None:
                 if item_content(existing) != item_json(prompt, responses):

@@ -87,7 +87,7 @@ def test_unreadable_files_are_problems_not_exceptions(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text("\n\n")
     for name in ("x.jsonl.gz", "x.parquet", "missing.jsonl", "empty.jsonl", "x.csv"):
         [problem] = read_file(tmp_path / name).problems
-        assert problem.line is None and problem.field == "file", problem
+        assert (problem.line, problem.field) == (None, "file"), problem
 
 
 def test_mixed_record_kinds_are_rejected(tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ def test_trl_implicit_prompt_conversational() -> None:
 def test_trl_extra_columns_survive_a_round_trip() -> None:
     row = {"prompt": "p", "chosen": "a", "rejected": "b", "score_chosen": 8.0, "id": "x"}
     [pair] = TRL.decode(row)
-    assert pair.id == "x" and pair.metadata == {"score_chosen": 8.0}
+    assert pair.id == "x"
+    assert pair.metadata == {"score_chosen": 8.0}
     assert TRL.encode([pair]) == [row]
     assert detect_format(row) is TRL
 
@@ -57,7 +58,8 @@ def test_trl_prompt_only() -> None:
 def test_split_shared_prefix_keeps_the_text() -> None:
     for chosen, rejected in [("ab cd", "ab ce"), ("same", "same"), ("x", "y"), ("a b", "a b c")]:
         prompt, c, r = split_shared_prefix(chosen, rejected)
-        assert prompt + c == chosen and prompt + r == rejected
+        assert prompt + c == chosen
+        assert prompt + r == rejected
 
 
 HH_RECORD = {
@@ -154,12 +156,14 @@ def test_annotations_convert_to_pairs_for_pair_formats() -> None:
     converted = convert_for(annotations, TRL)
     assert converted.dropped == 1
     first, tie = converted.records
-    assert isinstance(first, PreferencePair) and (first.chosen, first.rejected, first.strength) == (
+    assert isinstance(first, PreferencePair)
+    assert (first.chosen, first.rejected, first.strength) == (
         "y",
         "x",
         2,
     )
-    assert isinstance(tie, PreferencePair) and tie.tie
+    assert isinstance(tie, PreferencePair)
+    assert tie.tie
     with pytest.raises(ConversionError, match="holds annotation records"):
         convert_for([PreferencePair(prompt="p", chosen="a", rejected="b")], get_format("pandalm"))
 

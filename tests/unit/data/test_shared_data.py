@@ -23,7 +23,8 @@ SUMMARIZE = "summarize-from-feedback/comparisons/batch13.json"
 def test_hh_rlhf_counts(shared_data: Path, split: str) -> None:
     records, identical, single_turn = HH_SPLITS[split]
     result = read_file(shared_data / "hh-rlhf" / split / "test.jsonl.gz")
-    assert result.format is not None and result.format.name == "hh"
+    assert result.format is not None
+    assert result.format.name == "hh"
     pairs = [r for r in result.records if isinstance(r, PreferencePair)]
     assert len(pairs) == records
     assert sum(p.chosen == p.rejected for p in pairs) == identical

@@ -27,7 +27,9 @@ def run_migrations_online() -> None:
             "rlhf migrations run through rlhf.store.migrate.upgrade(connection), "
             "which passes an open connection; they are not run from the alembic command line"
         )
-    context.configure(connection=connection, target_metadata=Base.metadata)
+    # DDL is transactional on PostgreSQL, and on SQLite too as the store drives it (it emits
+    # BEGIN itself, see rlhf.store.connect): a failed migration leaves the schema as it was.
+    context.configure(connection=connection, target_metadata=Base.metadata, transactional_ddl=True)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -1,0 +1,91 @@
+"""README.md and docs/ stay true: their commands run, their examples are valid records."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlhf.data import check_record, parse_record
+
+REPO = Path(__file__).resolve().parents[2]
+FENCE = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
+
+
+def blocks(path: Path, language: str) -> list[str]:
+    return [body for lang, body in FENCE.findall(path.read_text()) if lang == language]
+
+
+def commands(path: Path) -> list[list[str]]:
+    """The `rlhf ...` command lines of a document's bash blocks, comments removed."""
+    found = []
+    for block in blocks(path, "bash"):
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            if words and words[0] == "rlhf":
+                found.append(words)
+    return found
+
+
+def run(words: list[str], cwd: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rlhf", *words[1:], "--quiet"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"`{shlex.join(words)}` failed:\n{result.stdout}\n{result.stderr}"
+    )
+
+
+def test_readme_opens_with_exactly_the_two_commands() -> None:
+    first = blocks(REPO / "README.md", "bash")[0]
+    assert [line.split("#")[0].strip() for line in first.strip().splitlines()] == [
+        "make demo",
+        "make test",
+    ]
+
+
+def test_readme_commands_run(tmp_path: Path) -> None:
+    found = commands(REPO / "README.md")
+    assert found[0][:2] == ["rlhf", "demo"]
+    for words in found:
+        run(words, tmp_path)
+
+
+def test_data_format_examples_are_valid_records() -> None:
+    examples = [json.loads(b) for b in blocks(REPO / "docs" / "data-formats.md", "json")]
+    assert len(examples) == 4
+    for example in examples:
+        assert check_record(parse_record(example)) == []
+
+
+def test_data_format_commands_run(tmp_path: Path) -> None:
+    pair = json.loads(blocks(REPO / "docs" / "data-formats.md", "json")[0])
+    (tmp_path / "pairs.jsonl").write_text(json.dumps(pair) + "\n")
+    hh = {
+        "chosen": "\n\nHuman: Hi\n\nAssistant: Hello!",
+        "rejected": "\n\nHuman: Hi\n\nAssistant: Go.",
+    }
+    (tmp_path / "hh.jsonl.gz").write_bytes(gzip.compress(json.dumps(hh).encode() + b"\n"))
+    found = commands(REPO / "docs" / "data-formats.md")
+    assert len(found) == 5
+    for words in found:
+        run(words, tmp_path)
+
+
+@pytest.mark.parametrize("doc", sorted((REPO / "docs").glob("*.md")), ids=lambda p: p.name)
+def test_every_doc_command_is_a_real_command(doc: Path) -> None:
+    for words in commands(doc):
+        result = subprocess.run(
+            [sys.executable, "-m", "rlhf", *words[1:3], "--help"], capture_output=True, check=False
+        )
+        assert result.returncode == 0, shlex.join(words)

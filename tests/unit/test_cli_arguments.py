@@ -1,0 +1,81 @@
+"""Typed configs become command-line arguments, with the field docstrings as help."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from rlhf.cli.arguments import add_arguments, build, config_to_json, field_docs, positional
+
+
+@dataclass(frozen=True, kw_only=True)
+class Optim:
+    lr: float = 1e-3
+    """Learning rate."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Example:
+    data: Path = positional()
+    """Input file."""
+    mode: Literal["fast", "slow"] = "fast"
+    """How to run."""
+    steps: int | None = None
+    """Stop after this many steps."""
+    verbose: bool = False
+    """Say more."""
+    optim: Optim = field(default_factory=Optim)
+    """Optimizer settings."""
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}; use 1 or more")
+
+
+def parse(*argv: str) -> Example:
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_arguments(parser, Example)
+    return build(Example, parser.parse_args(argv))
+
+
+def test_docstrings_are_the_help() -> None:
+    assert field_docs(Example) == {
+        "data": "Input file.",
+        "mode": "How to run.",
+        "steps": "Stop after this many steps.",
+        "verbose": "Say more.",
+        "optim": "Optimizer settings.",
+    }
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, Example)
+    text = parser.format_help()
+    assert "Stop after this many steps." in text
+    assert "Learning rate. (default: 0.001)" in text
+
+
+def test_parse_defaults_and_values() -> None:
+    assert parse("in.jsonl") == Example(data=Path("in.jsonl"))
+    assert parse(
+        "x", "--mode", "slow", "--steps", "3", "--verbose", "--optim.lr", "0.5"
+    ) == Example(data=Path("x"), mode="slow", steps=3, verbose=True, optim=Optim(lr=0.5))
+
+
+def test_bad_values_are_usage_errors() -> None:
+    with pytest.raises(argparse.ArgumentError):
+        parse("x", "--mode", "medium")
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        parse("x", "--steps", "0")
+
+
+def test_config_to_json() -> None:
+    assert config_to_json(parse("x")) == {
+        "data": "x",
+        "mode": "fast",
+        "steps": None,
+        "verbose": False,
+        "optim": {"lr": 0.001},
+    }
