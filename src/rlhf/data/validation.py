@@ -168,18 +168,24 @@ def _metadata(obj: Mapping[str, Any], errors: FieldErrors) -> Mapping[str, Any]:
     return value
 
 
+def _provenance(
+    obj: Mapping[str, Any],
+    errors: FieldErrors,
+    names: tuple[str, ...] = ("id", "source", "annotator"),
+) -> dict[str, Any]:
+    """The identity and provenance strings every record kind may carry, and its metadata."""
+    fields: dict[str, Any] = {name: _optional(obj, name, str, errors) for name in names}
+    return fields | {"metadata": _metadata(obj, errors)}
+
+
 def _parse_pair(obj: Mapping[str, Any], errors: FieldErrors) -> PreferencePair | None:
     prompt = _required_text(obj, "prompt", errors)
     chosen = _required_text(obj, "chosen", errors)
     rejected = _required_text(obj, "rejected", errors)
     tie = _optional(obj, "tie", bool, errors)
-    fields = {
-        "id": _optional(obj, "id", str, errors),
-        "source": _optional(obj, "source", str, errors),
-        "annotator": _optional(obj, "annotator", str, errors),
+    fields = _provenance(obj, errors) | {
         "strength": _optional(obj, "strength", int, errors),
         "confidence": _optional(obj, "confidence", float, errors),
-        "metadata": _metadata(obj, errors),
     }
     if prompt is None or chosen is None or rejected is None:
         return None
@@ -192,12 +198,7 @@ def _parse_ranking(obj: Mapping[str, Any], errors: FieldErrors) -> Ranking | Non
     ranks = _ranks(obj.get("ranks"), "ranks", errors) if "ranks" in obj else None
     if "ranks" not in obj:
         errors.append(("ranks", "missing"))
-    fields = {
-        "id": _optional(obj, "id", str, errors),
-        "source": _optional(obj, "source", str, errors),
-        "annotator": _optional(obj, "annotator", str, errors),
-        "metadata": _metadata(obj, errors),
-    }
+    fields = _provenance(obj, errors)
     if prompt is None or responses is None or ranks is None:
         return None
     return Ranking(prompt=prompt, responses=responses, ranks=ranks, **fields)
@@ -254,11 +255,7 @@ def _parse_annotation(obj: Mapping[str, Any], errors: FieldErrors) -> Annotation
 
 def _parse_prompt(obj: Mapping[str, Any], errors: FieldErrors) -> PromptRecord | None:
     prompt = _required_text(obj, "prompt", errors)
-    fields = {
-        "id": _optional(obj, "id", str, errors),
-        "source": _optional(obj, "source", str, errors),
-        "metadata": _metadata(obj, errors),
-    }
+    fields = _provenance(obj, errors, names=("id", "source"))
     return None if prompt is None else PromptRecord(prompt=prompt, **fields)
 
 

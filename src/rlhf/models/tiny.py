@@ -51,40 +51,9 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def _check_shape(
-    owner: str,
-    *,
-    vocab_size: int,
-    hidden_size: int,
-    num_layers: int,
-    num_heads: int,
-    max_positions: int,
-) -> None:
-    """Validate the size fields shared by the tiny model configs; raise `ValueError` with a fix."""
-    for name, value in (
-        ("vocab_size", vocab_size),
-        ("hidden_size", hidden_size),
-        ("num_layers", num_layers),
-        ("num_heads", num_heads),
-        ("max_positions", max_positions),
-    ):
-        if value < 1:
-            raise ValueError(f"{owner}.{name} must be a positive integer, got {value}.")
-    if hidden_size % num_heads != 0:
-        raise ValueError(
-            f"{owner}.hidden_size must be divisible by num_heads, got hidden_size={hidden_size} "
-            f"and num_heads={num_heads}. Set hidden_size to a multiple of num_heads, e.g. "
-            f"hidden_size={_round_up(hidden_size, num_heads)}."
-        )
-
-
 @dataclass(frozen=True, kw_only=True)
-class TinyModelConfig:
-    """Shape and seed of a tiny causal language model (see `tiny_causal_lm`)."""
-
-    arch: Arch
-    """Architecture: "gpt2" (learned positions, LayerNorm, GELU) or "llama" (RoPE, RMSNorm,
-    SwiGLU)."""
+class TinyShape:
+    """The size and seed every tiny model shares (see `TinyModelConfig`, `TinyEncoderConfig`)."""
 
     vocab_size: int
     """Number of token embeddings; at least `len(tokenizer)` when a tokenizer is used."""
@@ -105,25 +74,17 @@ class TinyModelConfig:
     """Seed for weight initialisation; the same config always gives the same weights."""
 
     def __post_init__(self) -> None:
-        if self.arch not in get_args(Arch):
+        owner = type(self).__name__
+        for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "max_positions"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ValueError(f"{owner}.{name} must be a positive integer, got {value}.")
+        if self.hidden_size % self.num_heads != 0:
             raise ValueError(
-                f"TinyModelConfig.arch must be one of {', '.join(get_args(Arch))}, got "
-                f"{self.arch!r}. For an encoder use tiny_encoder(TinyEncoderConfig(...))."
-            )
-        _check_shape(
-            "TinyModelConfig",
-            vocab_size=self.vocab_size,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            max_positions=self.max_positions,
-        )
-        if self.arch == "llama" and self.head_dim % 2 != 0:
-            raise ValueError(
-                f"TinyModelConfig: llama needs an even head size for rotary embeddings, got "
-                f"hidden_size / num_heads = {self.hidden_size} / {self.num_heads} = "
-                f"{self.head_dim}. Choose hidden_size = an even multiple of num_heads, e.g. "
-                f"hidden_size={_round_up(self.hidden_size, 2 * self.num_heads)}."
+                f"{owner}.hidden_size must be divisible by num_heads, got "
+                f"hidden_size={self.hidden_size} and num_heads={self.num_heads}. Set hidden_size "
+                f"to a multiple of num_heads, e.g. "
+                f"hidden_size={_round_up(self.hidden_size, self.num_heads)}."
             )
 
     @property
@@ -133,36 +94,32 @@ class TinyModelConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TinyEncoderConfig:
-    """Shape and seed of a tiny BERT-shaped encoder (see `tiny_encoder`)."""
+class TinyModelConfig(TinyShape):
+    """Shape and seed of a tiny causal language model (see `tiny_causal_lm`)."""
 
-    vocab_size: int
-    """Number of token embeddings; at least `len(tokenizer)` when a tokenizer is used."""
-
-    hidden_size: int = 64
-    """Width of the residual stream; must be divisible by `num_heads`."""
-
-    num_layers: int = 2
-    """Number of transformer blocks."""
-
-    num_heads: int = 4
-    """Attention heads per block."""
-
-    max_positions: int = 256
-    """Longest sequence the model accepts (learned position embeddings)."""
-
-    seed: int = 0
-    """Seed for weight initialisation; the same config always gives the same weights."""
+    arch: Arch
+    """Architecture: "gpt2" (learned positions, LayerNorm, GELU) or "llama" (RoPE, RMSNorm,
+    SwiGLU)."""
 
     def __post_init__(self) -> None:
-        _check_shape(
-            "TinyEncoderConfig",
-            vocab_size=self.vocab_size,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            max_positions=self.max_positions,
-        )
+        if self.arch not in get_args(Arch):
+            raise ValueError(
+                f"TinyModelConfig.arch must be one of {', '.join(get_args(Arch))}, got "
+                f"{self.arch!r}. For an encoder use tiny_encoder(TinyEncoderConfig(...))."
+            )
+        super().__post_init__()
+        if self.arch == "llama" and self.head_dim % 2 != 0:
+            raise ValueError(
+                f"TinyModelConfig: llama needs an even head size for rotary embeddings, got "
+                f"hidden_size / num_heads = {self.hidden_size} / {self.num_heads} = "
+                f"{self.head_dim}. Choose hidden_size = an even multiple of num_heads, e.g. "
+                f"hidden_size={_round_up(self.hidden_size, 2 * self.num_heads)}."
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TinyEncoderConfig(TinyShape):
+    """Shape and seed of a tiny BERT-shaped encoder (see `tiny_encoder`)."""
 
 
 @dataclass(frozen=True)
