@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check $(WHEELS)
+LINTED := src tests $(wildcard benchmarks)
 
 .PHONY: install demo test check fast-test clean
 
@@ -21,8 +22,8 @@ demo: install
 	$(BIN)/rlhf demo
 
 check: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
 test: check
