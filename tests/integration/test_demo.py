@@ -44,3 +44,14 @@ def test_demo_rejects_a_bad_setting() -> None:
     )
     assert result.returncode == 2
     assert "prompts must be at least 10" in result.stderr
+
+
+def test_demo_reruns_in_the_same_directory_without_losing_the_store(tmp_path: Path) -> None:
+    from rlhf.demo import DemoConfig, run_demo
+
+    config = DemoConfig(output=tmp_path, prompts=20)
+    first = run_demo(config, lambda _: None)
+    said: list[str] = []
+    second = run_demo(config, said.append)
+    assert second["store"]["tables"] == first["store"]["tables"]  # nothing lost, nothing doubled
+    assert any("20 duplicates skipped" in line for line in said)

@@ -78,21 +78,23 @@ def _data_step(config: DemoConfig, pairs: list[PreferencePair], say: Say) -> dic
 
 
 def _store_step(config: DemoConfig, pairs: list[PreferencePair], say: Say) -> dict[str, Any]:
+    """Import into the demo's store (idempotent: a rerun skips what is there) and export back."""
     from rlhf.store import Store
 
     db = config.output / "feedback.db"
-    db.unlink(missing_ok=True)
     with Store.open(f"sqlite:///{db}") as store:
         report = store.import_records(pairs)
         exported = store.export_pairs()
         counts = store.counts()
-    _check(exported == pairs, "pairs exported from the store differ from those imported")
-    say(f"  imported into {db}: {report}; exported {len(exported)} pairs, identical to the input")
+    missing = [p for p in pairs if p not in exported]
+    _check(not missing, f"{len(missing)} imported pairs are missing from the store's export")
+    say(f"  imported into {db}: {report}; every pair exports back unchanged")
     return {"db": str(db), "tables": counts}
 
 
 def _model_step(config: DemoConfig, pairs: list[PreferencePair], say: Say) -> dict[str, Any]:
     import torch
+    import torch.nn.functional as F  # noqa: N812 - the conventional name
 
     from rlhf.models import (
         TinyModelConfig,
@@ -118,7 +120,8 @@ def _model_step(config: DemoConfig, pairs: list[PreferencePair], say: Say) -> di
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     model.train(False)
     with torch.no_grad():
-        loss = model(**batch, labels=labels).loss.item()
+        logits = model(**batch).logits  # (B, T, V)
+        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten()).item()
     uniform = math.log(len(tokenizer))
     _check(
         abs(loss - uniform) < 0.5,
