@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from store_samples import ANNOTATIONS, PAIRS, PROMPTS, RANKINGS
 
 from rlhf.data import Annotation, PreferencePair, load_records
@@ -112,8 +111,6 @@ def test_data_survives_closing_and_reopening(tmp_path: Path) -> None:
 def test_pandalm_testset_round_trips(store: Store, shared_data: Path) -> None:
     """Real data: 999 items with three annotators each; the export equals the loaded records."""
     path = shared_data / "pandalm-testset" / "testset-v1.json"
-    if not path.is_file():
-        pytest.skip(f"PandaLM test set not found at {path}")
     records = load_records(path)
     assert all(isinstance(r, Annotation) for r in records)
 
