@@ -15,6 +15,7 @@ import os
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -177,6 +178,28 @@ def _read_parquet(path: Path) -> Iterator[SourceObject | Problem]:
 # --- writing ---------------------------------------------------------------------------------------
 
 
+@contextmanager
+def atomic_open(path: Path) -> Iterator[io.BufferedIOBase]:
+    """A binary file that appears at `path` complete, or not at all (temp file + `os.replace`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            yield raw
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically."""
+    with atomic_open(path) as out:
+        out.write(text.encode("utf-8"))
+
+
 def write_objects(objects: Sequence[Any], path: Path) -> None:
     """Write JSON-serializable objects to `path` in the container its suffix names, atomically."""
     container = container_of(path)
@@ -185,21 +208,12 @@ def write_objects(objects: Sequence[Any], path: Path) -> None:
         "json": _write_json_array,
         "parquet": _write_parquet,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            if is_gzip(path):
-                with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped:
-                    writers[container](objects, zipped)
-            else:
-                writers[container](objects, raw)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as raw:
+        if is_gzip(path):
+            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped:
+                writers[container](objects, zipped)
+        else:
+            writers[container](objects, raw)
 
 
 def _dumps(value: Any) -> bytes:
