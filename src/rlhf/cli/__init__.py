@@ -8,6 +8,7 @@ data, a refused operation), 2 a usage error.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_quiet(args.quiet)
     if args.quiet or not sys.stderr.isatty():  # also silences transformers' own progress bars
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        if "transformers" in sys.modules:  # imported already: its switch was read at import
+            sys.modules["transformers"].utils.logging.disable_progress_bar()
     logging.basicConfig(
         level=logging.ERROR if args.quiet else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -65,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config: object = build(command.config, args)
     except ValueError as error:  # raised by a config's __post_init__
         parser.error(f"{command.name}: {error}")
-    out = Output(stream=sys.stderr if args.json else sys.stdout)
+    worker = int(os.environ.get("RANK", "0")) > 0  # a second process of torchrun: rank 0 reports
+    out = Output(stream=io.StringIO() if worker else sys.stderr if args.json else sys.stdout)
     status = 0
     try:
         summary = command.run(config, out)
@@ -75,6 +79,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"rlhf {command.name}: error: {error}", file=sys.stderr)
         summary, status = {"ok": False, "error": str(error)}, 1
-    if args.json:
+    if args.json and not worker:
         print(json.dumps(summary, ensure_ascii=False, default=str), flush=True)
     return status

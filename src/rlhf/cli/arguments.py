@@ -75,8 +75,25 @@ def _converter(tp: Any) -> dict[str, Any]:
     raise TypeError(f"no command-line form for fields of type {tp!r}")
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
-    """Add one argument per field of the dataclass `cls` (recursing into nested dataclasses)."""
+def _field_default(f: dataclasses.Field[Any], defaults: Any) -> Any:
+    """A field's default: from the enclosing config's default instance when nested, else its own."""
+    if defaults is not None:
+        return getattr(defaults, f.name)
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser, cls: type, prefix: str = "", defaults: Any = None
+) -> None:
+    """Add one argument per field of the dataclass `cls` (recursing into nested dataclasses).
+
+    A nested config takes its defaults from the enclosing field's default (so an algorithm can
+    default `optim.lr` differently from `OptimizerConfig`'s own default).
+    """
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
     for f in dataclasses.fields(cls):
@@ -85,15 +102,14 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "") 
         tp, optional = _unwrap_optional(hints[f.name])
         dest = f"{prefix}{f.name}"
         help_text = docs.get(f.name, "")
+        field_default = _field_default(f, defaults)
+        has_default = field_default is not dataclasses.MISSING
+        default = field_default if has_default else None
         if dataclasses.is_dataclass(tp):
             group = parser.add_argument_group(dest, help_text or None)
-            add_arguments(group, tp, prefix=f"{dest}.")  # type: ignore[arg-type]
+            add_arguments(group, tp, prefix=f"{dest}.", defaults=default)  # type: ignore[arg-type]
             continue
         flag = "--" + dest.replace("_", "-")
-        has_default = (
-            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        )
-        default = f.default if f.default is not dataclasses.MISSING else None
         if tp is bool:
             action = argparse.BooleanOptionalAction if default else "store_true"
             parser.add_argument(

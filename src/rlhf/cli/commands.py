@@ -1,8 +1,8 @@
 """The table of every `rlhf` command."""
 
-from rlhf.cli import data, demo
+from rlhf.cli import data, demo, train
 from rlhf.cli.base import USER_ERRORS, Command, CommandFailed, Output
 
-COMMANDS: tuple[Command, ...] = (*data.COMMANDS, *demo.COMMANDS)
+COMMANDS: tuple[Command, ...] = (*data.COMMANDS, *train.COMMANDS, *demo.COMMANDS)
 
 __all__ = ["COMMANDS", "USER_ERRORS", "Command", "CommandFailed", "Output"]
