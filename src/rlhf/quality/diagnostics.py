@@ -35,7 +35,7 @@ class Thresholds:
     length_effect: float = 0.25
     """Smallest |log-odds change per doubling of relative length| worth flagging."""
     min_kappa: float = 0.2
-    """Kappa with the consensus below which labels are called random (or adversarial if < -it)."""
+    """Kappa with the consensus below which labels not shown to beat chance are called random."""
     fast_ratio: float = 0.5
     """Median seconds below this share of the other annotators' median is too fast."""
     min_segment: int = 10
@@ -136,43 +136,42 @@ class LengthBias(Finding):
 
 
 def length_bias(
-    codes: Codes, lengths: Floats, others_balance: Floats, limits: Thresholds
+    codes: Codes, lengths: Floats, others_balance: Floats, has_others: Bools, limits: Thresholds
 ) -> LengthBias:
     """Length preference beyond the consensus: a logistic regression with a likelihood-ratio test.
 
         logit P(choose a) = w0 + w1 c + w2 log2((len_a + 1) / (len_b + 1))
 
-    c = (votes for a - votes for b) / other annotators of the item (0 when none). H0: w2 = 0.
-    codes: (n,), lengths: (n, 2) characters of a and b, others_balance: (n,) -> LengthBias.
+    c = (votes for a - votes for b) / other annotators of the item, over the judgments of items
+    that other annotators also labelled (`has_others`). H0: w2 = 0. `longer_rate` counts all.
+    codes: (n,), lengths: (n, 2) characters of a and b, others_balance, has_others: (n,).
     """
     decisive = np.isin(codes, [A, B])
-    n = int(decisive.sum())
+    differs = decisive & (lengths[:, 0] != lengths[:, 1])
+    longer = (codes == A) == (lengths[:, 0] > lengths[:, 1])
+    longer_rate = float(longer[differs].mean()) if differs.any() else None
+    seen = "all responses judged had equal lengths"
+    if longer_rate is not None:
+        seen = f"chose the longer response in {longer_rate:.0%} of {int(differs.sum())} judgments"
+    tested = decisive & has_others
+    n = int(tested.sum())
     if n < 3:
-        return LengthBias(value=None, n=n, verdict="too few a/b judgments to test")
-    chose_a = (codes[decisive] == A).astype(np.float64)
-    ratio = np.log2((lengths[decisive, 0] + 1) / (lengths[decisive, 1] + 1))
-    features = np.column_stack([np.ones(n), others_balance[decisive], ratio])
+        verdict = f"{seen}; too few judgments shared with other annotators to separate length from quality"
+        return LengthBias(value=None, n=n, verdict=verdict, longer_rate=longer_rate)
+    chose_a = (codes[tested] == A).astype(np.float64)
+    ratio = np.log2((lengths[tested, 0] + 1) / (lengths[tested, 1] + 1))
+    features = np.column_stack([np.ones(n), others_balance[tested], ratio])
     test = likelihood_ratio_test(features, chose_a, column=2)
-    differs = ratio != 0
-    longer = ((ratio > 0) == (chose_a == 1))[differs]
-    longer_rate = float(longer.mean()) if longer.size else None
     flagged = (
         _enough(n, limits)
         and test.p_value < limits.alpha
         and abs(test.coefficient) >= limits.length_effect
     )
-    odds = math.exp(test.coefficient)
     verdict = (
-        f"chose the longer response in {longer_rate:.0%} of judgments"
-        if longer_rate is not None
-        else "responses of equal length"
+        f"{seen}; beyond the other annotators' votes ({n} judgments), doubling a response's "
+        f"relative length multiplies the odds of choosing it by {math.exp(test.coefficient):.2f} "
+        f"({p_text(test.p_value)})"
     )
-    beyond = (
-        "the other annotators' votes"
-        if np.any(others_balance[decisive])
-        else "nothing (no other annotators)"
-    )
-    verdict += f"; beyond {beyond}, doubling a response's relative length multiplies the odds of choosing it by {odds:.2f} ({p_text(test.p_value)})"
     verdict += ": length bias" if flagged else ": no length bias found"
     return LengthBias(
         value=test.coefficient,
@@ -264,29 +263,42 @@ def spam(
     limits: Thresholds,
     score: float | None = None,
 ) -> Spam:
-    """Random or adversarial labelling: kappa with the consensus, and a one-sided binomial test
-    that agreement exceeds chance. codes, consensus: (n,) -> Spam."""
+    """Random or adversarial labelling, from agreement with the consensus.
+
+        kappa = (p_o - p_e) / (1 - p_e),   p_e = sum_k p_self(k) p_consensus(k)
+
+    Random: kappa < min_kappa and a one-sided binomial test cannot show agreement above chance
+    (p >= alpha; the reported p-value). Adversarial: agreement significantly *below* chance.
+    codes, consensus: (n,) -> Spam.
+    """
     compared = consensus != MISSING
     mine, theirs = codes[compared], consensus[compared]
     n = int(mine.size)
     if n == 0:
         verdict = "never labelled an item the others agreed on: cannot be checked"
         return Spam(value=None, n=0, verdict=verdict, spammer_score=score)
-    observed = float(np.mean(mine == theirs))
+    hits = int((mine == theirs).sum())
+    observed = hits / n
     p_mine = np.bincount(mine, minlength=n_categories) / n
     p_theirs = np.bincount(theirs, minlength=n_categories) / n
-    chance = float(p_mine @ p_theirs)
+    chance = min(float(p_mine @ p_theirs), 1.0)
     kappa = (observed - chance) / (1 - chance) if chance < 1 else math.nan
-    p = float(binomtest(int((mine == theirs).sum()), n, min(chance, 1.0), "greater").pvalue)
-    enough = _enough(n, limits)
-    flagged = enough and not math.isnan(kappa) and kappa < limits.min_kappa
-    verdict = f"agrees with the consensus on {observed:.0%} of {n} items, {chance:.0%} expected by chance (kappa {kappa:.2f}, {p_text(p)})"
-    if flagged and kappa <= -limits.min_kappa:
+    p = float(binomtest(hits, n, chance, "greater").pvalue)
+    p_below = float(binomtest(hits, n, chance, "less").pvalue)
+    enough = _enough(n, limits) and not math.isnan(kappa)
+    reversed_ = enough and kappa < 0 and p_below < limits.alpha
+    random_ = enough and kappa < limits.min_kappa and p >= limits.alpha
+    verdict = (
+        f"agrees with the consensus on {observed:.0%} of {n} items, {chance:.0%} expected by "
+        f"chance (kappa {kappa:.2f}, above chance: {p_text(p)})"
+    )
+    if reversed_:
         verdict += ": labels look reversed (adversarial, or the sides swapped)"
-    elif flagged:
+    elif random_:
         verdict += ": labels look random (a spammer)"
     else:
         verdict += ": labels carry information" if enough else ": too few items to judge"
+    flagged = reversed_ or random_
     return Spam(
         value=kappa,
         statistic=float((mine == theirs).sum()),

@@ -289,9 +289,10 @@ def synthetic_items(
 PLANTED: tuple[AnnotatorProfile, ...] = (
     AnnotatorProfile(name="steady-1", temperature=0.5),
     AnnotatorProfile(name="steady-2", temperature=0.5),
+    AnnotatorProfile(name="steady-3", temperature=0.5),
     AnnotatorProfile(name="lefty", temperature=0.5, position_bias=0.6),
     AnnotatorProfile(name="tired", temperature=0.5, fatigue_onset=100, fatigue_rate=0.05),
     AnnotatorProfile(name="spammer", spam="random", seconds_median=4.0),
 )
-"""The planted-bias panel of the tests and docs: two careful annotators, one who picks the left
+"""The planted-bias panel of the tests and docs: three careful annotators, one who picks the left
 response ~80% of the time, one who tires after 100 items, and a fast random spammer."""
