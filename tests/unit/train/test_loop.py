@@ -82,7 +82,8 @@ def train(output: Path, objective: Regression | None = None, **loop: object) -> 
 
 def same_weights(a: nn.Module, b: nn.Module, atol: float = 0.0) -> bool:
     return all(
-        torch.allclose(p, q, atol=atol, rtol=0) for p, q in zip(a.parameters(), b.parameters(), strict=True)
+        torch.allclose(p, q, atol=atol, rtol=0)
+        for p, q in zip(a.parameters(), b.parameters(), strict=True)
     )
 
 
@@ -134,7 +135,9 @@ def test_resume_after_a_crash_ends_with_the_same_weights(tmp_path: Path) -> None
 
 def test_batch_plan_covers_each_epoch_once_and_splits_processes() -> None:
     plan = BatchPlan(examples=20, batch_size=4, micro_batch_size=2, seed=3)
-    seen = [i for step in range(plan.steps_per_epoch) for mb in plan.micro_batches(step) for i in mb]
+    seen = [
+        i for step in range(plan.steps_per_epoch) for mb in plan.micro_batches(step) for i in mb
+    ]
     assert sorted(seen) == list(range(20))
     ranks = [BatchPlan(20, 4, 1, 3, rank=r, world_size=2) for r in (0, 1)]
     for step in range(7):
