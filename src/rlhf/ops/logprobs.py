@@ -1,0 +1,127 @@
+"""Log-probabilities of given tokens under a language model's logits.
+
+`token_logprobs` is the memory-lean form of `log_softmax(logits).gather(labels)`: it never builds
+the (B, T, V) log-softmax. For each chunk of positions it computes logsumexp over the vocabulary
+and subtracts it from the label's logit,
+
+    log pi(y_t) = z_t[y_t] - log sum_v exp(z_t[v]),
+
+so the only temporaries are one chunk of logits (upcast to float32 when they are bf16/fp16) and the
+(B, T) result. Its backward pass recomputes the softmax chunk by chunk from the saved logits
+instead of keeping a float32 copy of them alive between forward and backward:
+
+    d log pi(y_t) / d z_t[v] = 1[v = y_t] - softmax(z_t)[v].
+
+Shift convention, used by `sequence_logprobs` and `completion_lengths`: the logits at position t
+predict the token at position t + 1. `logits`, `labels` (the input ids) and `mask` all come
+unshifted, aligned with the input ids; the *labels and mask* shift left by one (label t + 1 and
+mask t + 1 are paired with logits t) and the last position, which predicts nothing, is dropped.
+The logits are never sliced, so no copy of them is made.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from rlhf.ops.masked import masked_sum
+
+__all__ = ["completion_lengths", "sequence_logprobs", "token_logprobs"]
+
+CHUNK_ELEMENTS = 1 << 24
+"""Logits handled at once by `token_logprobs` by default: 2^24 (64 MiB as float32)."""
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for half-precision logits (logsumexp in bf16 loses ~2 digits), else unchanged."""
+    return torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype
+
+
+def _chunks(rows: int, chunk_rows: int) -> list[slice]:
+    return [slice(start, min(start + chunk_rows, rows)) for start in range(0, rows, chunk_rows)]
+
+
+class _TokenLogprobs(torch.autograd.Function):
+    """log_softmax(logits).gather(labels), chunked over rows, with a recomputing backward."""
+
+    @staticmethod
+    def forward(ctx: Any, logits: Tensor, labels: Tensor, chunk_rows: int) -> Tensor:
+        # logits: (N, V), labels: (N,)
+        dtype = _compute_dtype(logits.dtype)
+        logsumexp = torch.empty(logits.shape[0], dtype=dtype, device=logits.device)  # (N,)
+        for rows in _chunks(logits.shape[0], chunk_rows):
+            logsumexp[rows] = torch.logsumexp(logits[rows].to(dtype), dim=-1)
+        picked = logits.gather(-1, labels.unsqueeze(-1)).squeeze(-1).to(dtype)  # (N,)
+        ctx.save_for_backward(logits, labels, logsumexp)
+        ctx.chunk_rows = chunk_rows
+        return picked - logsumexp
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None, None]:
+        logits, labels, logsumexp = ctx.saved_tensors
+        grad_logits = torch.empty_like(logits)  # (N, V)
+        for rows in _chunks(logits.shape[0], ctx.chunk_rows):
+            softmax = torch.exp(logits[rows].to(logsumexp.dtype) - logsumexp[rows, None])
+            grad = softmax.mul_(-grad_output[rows, None])  # -g * softmax
+            grad.scatter_add_(-1, labels[rows, None], grad_output[rows, None])  # + g * onehot
+            grad_logits[rows] = grad
+        return grad_logits, None, None
+
+
+def token_logprobs(logits: Tensor, labels: Tensor, *, chunk_rows: int | None = None) -> Tensor:
+    """log softmax(logits)[labels] at every position, without building the log-softmax.
+
+    Shapes: `logits` (B, T, V) and `labels` (B, T) are *aligned* (logits[b, t] is the
+    distribution of labels[b, t]; no shift here, see `sequence_logprobs`); labels lie in [0, V).
+    Returns (B, T) in float32 for bf16/fp16 logits, else in the logits' dtype.
+
+    `chunk_rows` positions are processed at once (default: as many as fit in `CHUNK_ELEMENTS`
+    logits); contiguous logits are not copied, strided ones are copied once by `reshape`.
+    """
+    vocab = logits.shape[-1]
+    rows = chunk_rows if chunk_rows is not None else max(1, CHUNK_ELEMENTS // vocab)
+    flat_logits, flat_labels = logits.reshape(-1, vocab), labels.reshape(-1).long()
+    # torch leaves Function.apply untyped
+    flat = _TokenLogprobs.apply(flat_logits, flat_labels, rows)  # type: ignore[no-untyped-call]
+    return cast(Tensor, flat).view(labels.shape)  # (B, T)
+
+
+def _next_token(tensor: Tensor, fill: int) -> Tensor:
+    """tensor[:, t + 1] at position t, and `fill` at the last position: (B, T) -> (B, T)."""
+    return torch.cat([tensor[:, 1:], torch.full_like(tensor[:, :1], fill)], dim=1)
+
+
+def completion_lengths(mask: Tensor) -> Tensor:
+    """Completion tokens that `sequence_logprobs` sums over: mask[:, 1:].sum(-1).
+
+    `mask` (B, T), aligned with the input ids; returns (B,) in the mask's dtype (the first token
+    has no logits predicting it, so it never counts).
+    """
+    return mask[:, 1:].sum(dim=-1)
+
+
+def sequence_logprobs(
+    logits: Tensor, labels: Tensor, mask: Tensor, *, average: bool = False
+) -> Tensor:
+    """log pi(y | x) = sum_t mask_t * log pi(y_t | y_<t, x), over completion tokens only.
+
+    Shapes: `logits` (B, T, V) straight from the model for the input ids `labels` (B, T);
+    `mask` (B, T) marks completion tokens with 1 (prompt and padding 0), aligned with `labels`.
+    Logits t predict label t + 1 (module docstring): labels and mask shift, logits do not.
+    Labels under mask 0 are ignored and may be anything (-100, pad ids).
+
+    `average=True` divides by the number of completion tokens (`completion_lengths`), the
+    length-normalized log-probability of SimPO (Meng et al. 2024); an empty completion gives 0.
+    Returns (B,) in float32 for bf16/fp16 logits, else in the logits' dtype.
+    """
+    next_mask = _next_token(mask, 0)  # (B, T)
+    next_labels = torch.where(next_mask.bool(), _next_token(labels, 0), 0)  # (B, T)
+    logprobs = token_logprobs(logits, next_labels)  # (B, T)
+    total = masked_sum(logprobs, next_mask, dim=-1)  # (B,)
+    if not average:
+        return total
+    return total / next_mask.sum(dim=-1).clamp(min=1).to(total.dtype)
