@@ -1,8 +1,13 @@
 """The table of every `rlhf` command."""
 
-from rlhf.cli import data, demo, train
+from rlhf.cli import data, demo, quality, train
 from rlhf.cli.base import USER_ERRORS, Command, CommandFailed, Output
 
-COMMANDS: tuple[Command, ...] = (*data.COMMANDS, *train.COMMANDS, *demo.COMMANDS)
+COMMANDS: tuple[Command, ...] = (
+    *data.COMMANDS,
+    *quality.COMMANDS,
+    *train.COMMANDS,
+    *demo.COMMANDS,
+)
 
 __all__ = ["COMMANDS", "USER_ERRORS", "Command", "CommandFailed", "Output"]

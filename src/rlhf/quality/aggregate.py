@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Any, Literal
 
 import numpy as np
@@ -20,8 +21,8 @@ import numpy as np
 from rlhf.data.records import PreferencePair, Text
 from rlhf.quality.agreement import category_counts
 from rlhf.quality.bradley_terry import Comparisons, crowd_bradley_terry, rao_kupper
-from rlhf.quality.consensus import Consensus, dawid_skene, majority_vote
-from rlhf.quality.labels import CATEGORIES, MISSING, TIE, A, B, LabelTable
+from rlhf.quality.consensus import Consensus, dawid_skene_bic, majority_vote
+from rlhf.quality.labels import BOTH_BAD, CATEGORIES, MISSING, TIE, A, B, LabelTable
 
 Method = Literal["majority", "dawid-skene", "crowd-bt"]
 
@@ -47,14 +48,19 @@ def _preference_or_votes(table: LabelTable, model: Consensus) -> Consensus:
 
 
 def dawid_skene_consensus(table: LabelTable) -> Consensus:
-    """Dawid-Skene with per-annotator confusion matrices; the true class is a or b.
+    """Dawid-Skene with per-annotator confusion matrices; the latent classes chosen by BIC.
 
-    Tie and both_bad votes are observed labels (each annotator's confusion matrix says how often
-    they say tie when a or b is truly better), but not latent classes: with a free tie class,
-    EM tends to use it for every contested item, which loses the preference (measured in
-    docs/quality.md). A tie between a and b then shows as P(a > b) near 1/2.
+    Every label is observed; the latent (true) classes are a and b, plus tie and/or both_bad
+    when annotators used them and the data support them as true states (lower BIC). Without
+    that, EM would fill a spare tie class with every contested item and lose the preference
+    (docs/quality.md shows the measurement); with it, items everyone called a tie stay ties.
     """
-    model = dawid_skene(table.codes, len(CATEGORIES), classes=(A, B))
+    used = set(np.unique(table.codes[table.codes != MISSING]).tolist())
+    extras = [c for c in (TIE, BOTH_BAD) if c in used]
+    candidates = [
+        (A, B, *chosen) for n in range(len(extras) + 1) for chosen in combinations(extras, n)
+    ]
+    model = dawid_skene_bic(table.codes, len(CATEGORIES), candidates)
     return _preference_or_votes(table, model.consensus)
 
 

@@ -44,7 +44,7 @@ from rlhf.quality.diagnostics import (
     speed,
 )
 from rlhf.quality.fatigue import Fatigue, fatigue
-from rlhf.quality.labels import CATEGORIES, MISSING, A, B, Codes, LabelTable
+from rlhf.quality.labels import CATEGORIES, MISSING, A, B, Codes, Floats, LabelTable
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,15 @@ class Agreement:
 
 
 @dataclass(frozen=True)
+class Session:
+    """One annotator's session, for the fatigue curves."""
+
+    agreement_positions: Codes  # (n,) session positions of items that had a consensus
+    agreement: Floats  # (n,) 1 where the label matched the consensus, else 0
+    seconds: Floats  # (m,) seconds per item in session order, nan when not recorded
+
+
+@dataclass(frozen=True)
 class AnnotatorReport:
     """Everything measured about one annotator."""
 
@@ -81,6 +90,7 @@ class AnnotatorReport:
     fatigue: Fatigue
     speed: Speed
     spam: Spam
+    session: Session
 
     @property
     def findings(self) -> dict[str, PositionBias | LengthBias | Fatigue | Speed | Spam]:
@@ -226,6 +236,11 @@ def _annotator(
         fatigue=fatigue(codes, consensus, judged.seconds[rows], judged.position[rows], limits),
         speed=speed(judged.seconds[rows], judged.seconds[judged.annotator != j], limits),
         spam=spam(codes, consensus, K, limits, finite_or_none(float(scores[j]))),
+        session=Session(
+            agreement_positions=judged.position[rows][compared],
+            agreement=(codes[compared] == consensus[compared]).astype(np.float64),
+            seconds=judged.seconds[rows],
+        ),
     )
 
 

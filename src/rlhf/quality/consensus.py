@@ -164,6 +164,32 @@ def dawid_skene(
     return DawidSkene(consensus, full, confusions, priors, latent, log_likelihood, iterations)
 
 
+def bic(model: DawidSkene, codes: Codes) -> float:
+    """Schwarz's (1978) Bayesian information criterion of a fitted Dawid-Skene model.
+
+        BIC = -2 log L + p log I,   p = (C - 1) + J C (L - 1)
+
+    with C latent classes, J annotators, L label categories in use, I items. Lower is better.
+    """
+    used = int(np.unique(codes[codes != MISSING]).size)
+    n_classes = len(model.classes)
+    parameters = (n_classes - 1) + codes.shape[1] * n_classes * max(used - 1, 0)
+    return -2 * model.log_likelihood + parameters * float(np.log(max(codes.shape[0], 1)))
+
+
+def dawid_skene_bic(
+    codes: Codes, n_categories: int, candidates: list[tuple[int, ...]]
+) -> DawidSkene:
+    """The Dawid-Skene model whose latent classes (one of `candidates`) minimize the BIC.
+
+    Whether "tie" is a true state of some items, or only a label annotators use when unsure, is
+    a question for the data: a tie class that the data support lowers the BIC; a spare one (that
+    EM would fill with contested items) costs its J C (L - 1) parameters. codes: (I, J).
+    """
+    fits = [dawid_skene(codes, n_categories, classes=classes) for classes in candidates]
+    return min(fits, key=lambda model: bic(model, codes))
+
+
 def gold_accuracy(labels: Codes, gold: Codes) -> tuple[float, int]:
     """Accuracy on gold items: the share of items with a known label where `labels` match it.
 
