@@ -9,6 +9,7 @@ label a reward model can train on. The crowd Bradley-Terry aggregator is in `bra
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -174,7 +175,7 @@ def bic(model: DawidSkene, codes: Codes) -> float:
     used = int(np.unique(codes[codes != MISSING]).size)
     n_classes = len(model.classes)
     parameters = (n_classes - 1) + codes.shape[1] * n_classes * max(used - 1, 0)
-    return -2 * model.log_likelihood + parameters * float(np.log(max(codes.shape[0], 1)))
+    return float(-2 * model.log_likelihood + parameters * math.log(max(codes.shape[0], 1)))
 
 
 def dawid_skene_bic(
