@@ -103,7 +103,9 @@ def _m_step(
         np.add.at(counts[:, c, :], (columns, labels), posteriors[rows, c])
     counts = np.maximum(counts, 1e-10)
     confusions = counts / counts.sum(axis=2, keepdims=True)
-    priors = np.maximum(posteriors.sum(axis=0) + smoothing, 1e-10)
+    labelled = np.zeros(codes.shape[0], dtype=bool)
+    labelled[rows] = True  # an item nobody labelled says nothing about the prevalence
+    priors = np.maximum(posteriors[labelled].sum(axis=0) + smoothing, 1e-10)
     return priors / priors.sum(), confusions
 
 
