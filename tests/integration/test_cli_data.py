@@ -156,3 +156,17 @@ def test_import_is_all_or_nothing_and_export_round_trips(
     assert rlhf("data", "export", out, "--db", db, "--records", "pairs").returncode == 0
     exported = [json.loads(line) for line in out.read_text().splitlines()]
     assert [{k: v for k, v in row.items() if k != "id"} for row in exported] == GOOD
+
+
+def test_import_refuses_demonstrations_without_creating_a_store(tmp_path: Path) -> None:
+    chat = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    demos = write_jsonl(tmp_path / "sft.jsonl", [{"messages": chat}, {"text": "Plain text."}])
+    assert rlhf("data", "validate", demos).stdout.startswith(f"{demos}: 2 valid demonstration")
+    db = tmp_path / "feedback.db"
+
+    refused = rlhf("data", "import", demos, "--db", f"sqlite:///{db}", "--json")
+
+    assert refused.returncode == 1
+    assert "rlhf data import: error: 2 demonstration record(s): the store holds" in refused.stderr
+    assert last_json(refused)["ok"] is False
+    assert not db.exists()

@@ -63,7 +63,7 @@ def test_readme_commands_run(tmp_path: Path) -> None:
 
 def test_data_format_examples_are_valid_records() -> None:
     examples = [json.loads(b) for b in blocks(REPO / "docs" / "data-formats.md", "json")]
-    assert len(examples) == 4
+    assert len(examples) == 5
     for example in examples:
         assert check_record(parse_record(example)) == []
 
@@ -76,8 +76,12 @@ def test_data_format_commands_run(tmp_path: Path) -> None:
         "rejected": "\n\nHuman: Hi\n\nAssistant: Go.",
     }
     (tmp_path / "hh.jsonl.gz").write_bytes(gzip.compress(json.dumps(hh).encode() + b"\n"))
+    chat = {
+        "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    }
+    (tmp_path / "chat.jsonl").write_text(json.dumps(chat) + "\n")
     found = commands(REPO / "docs" / "data-formats.md")
-    assert len(found) == 5
+    assert len(found) == 6
     for words in found:
         run(words, tmp_path)
 

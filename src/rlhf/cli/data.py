@@ -147,6 +147,7 @@ def import_(config: ImportConfig, out: Output) -> Summary:
     from rlhf.store import Store, StoreError
 
     source = _read_valid(config.file, config.format, out)
+    Store.check_importable(source.records)  # before opening: a refusal creates no database
     with Store.open(config.db) as store:
         try:
             report = store.import_records(source.records)

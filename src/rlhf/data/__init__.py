@@ -4,6 +4,7 @@ from rlhf.data.formats import FORMATS, ConversionError, Format, detect_format, g
 from rlhf.data.io import LoadedRecord, ReadResult, load_records, read_file, write_records
 from rlhf.data.records import (
     Annotation,
+    Demonstration,
     Judgment,
     Message,
     PreferencePair,
@@ -27,6 +28,7 @@ __all__ = [
     "FORMATS",
     "Annotation",
     "ConversionError",
+    "Demonstration",
     "Format",
     "InvalidDataError",
     "InvalidRecordError",

@@ -2,7 +2,9 @@
 
 A format that holds preference pairs can take annotations and rankings: each decisive two-way
 judgment is one pair (a tie is a pair marked `tie`; `both_bad` gives no preference and is left out),
-and a ranking gives all the pairs it implies (ties between equal ranks are left out).
+and a ranking gives all the pairs it implies (ties between equal ranks are left out). Prompts and
+demonstrations carry no judgment and become nothing else; nothing needs to become them, since every
+format that holds them holds pairs too (SFT takes a pair's chosen response itself).
 """
 
 from __future__ import annotations
@@ -13,7 +15,21 @@ from itertools import combinations
 from typing import Any
 
 from rlhf.data.formats import ConversionError, Format
-from rlhf.data.records import Annotation, PreferencePair, Ranking, Record, Text, kind_of
+from rlhf.data.records import (
+    Annotation,
+    PreferencePair,
+    Ranking,
+    Record,
+    RecordKind,
+    Text,
+    kind_of,
+)
+
+WHY_NOT: dict[RecordKind, str] = {
+    "prompt": "a prompt has no responses to compare",
+    "demonstration": "a demonstration has one response and no judgment to compare it by",
+}
+"""Why a kind cannot become judgments, for the message of a refused conversion."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,28 @@ def convert_for(records: Sequence[Record], target: Format) -> Converted:
             dropped += not pairs
         return Converted(out, dropped)
     holds = ", ".join(target.kinds)
+    why = f" ({WHY_NOT[kind]})" if kind in WHY_NOT else ""
     raise ConversionError(
-        f"format {target.name!r} holds {holds} records; {kind} records cannot become them"
+        f"format {target.name!r} holds {holds} records; {kind} records cannot become them{why}"
     )
+
+
+def to_pairs(records: Sequence[Record]) -> Converted:
+    """The preference pairs `records` hold or imply (pairs as they are; judgments expanded)."""
+    out: list[Record] = []
+    dropped = 0
+    for record in records:
+        if isinstance(record, PreferencePair):
+            out.append(record)
+        elif isinstance(record, Annotation | Ranking):
+            pairs = (
+                _annotation_pairs(record)
+                if isinstance(record, Annotation)
+                else _ranking_pairs(record)
+            )
+            out.extend(pairs)
+            dropped += not pairs
+        else:
+            why = WHY_NOT.get(kind_of(record), "")
+            raise ConversionError(f"{kind_of(record)} records hold no preference pairs ({why})")
+    return Converted(out, dropped)

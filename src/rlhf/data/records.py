@@ -1,14 +1,17 @@
 """The canonical records of human feedback: the one data contract every part of rlhf shares.
 
-Four kinds of record, documented with an example each in `docs/data-formats.md`:
+Five kinds of record, documented with an example each in `docs/data-formats.md`:
 
 - `PreferencePair`: a prompt and two responses, one preferred (or a tie);
 - `Ranking`: a prompt and K >= 2 responses with a full or partial order, ties allowed;
 - `Annotation`: one person's judgment of one item (a pair or a ranking), with how it was shown;
-- `PromptRecord`: a prompt for online training.
+- `PromptRecord`: a prompt for online training;
+- `Demonstration`: a prompt and the completion to imitate, for supervised fine-tuning (SFT).
 
+The first three carry human judgments; prompts and demonstrations are training inputs.
 Text is either plain (`str`) or conversational (a tuple of `Message`). The field names follow TRL's
-dataset format (`prompt`, `chosen`, `rejected`), so a TRL preference file is a valid rlhf file.
+dataset format (`prompt`, `chosen`, `rejected`, `completion`), so a TRL preference or
+prompt-completion file is a valid rlhf file.
 Records are immutable; parsing and validation live in `rlhf.data.validation`.
 """
 
@@ -144,18 +147,38 @@ class PromptRecord:
     """Anything else (for example a reference answer), kept verbatim."""
 
 
-Record: TypeAlias = PreferencePair | Ranking | Annotation | PromptRecord
-RecordKind = Literal["pair", "ranking", "annotation", "prompt"]
+@dataclass(frozen=True, kw_only=True)
+class Demonstration:
+    """A prompt and the completion a model should learn to produce (supervised fine-tuning)."""
+
+    prompt: Text
+    """The context; may be empty (`""`: plain language-model text; `()`: the assistant opens)."""
+    completion: Text
+    """What the model should learn to produce; the loss covers only this."""
+    id: str | None = None
+    """A stable identifier, kept through conversions."""
+    source: str | None = None
+    """Where the demonstration came from (dataset name, writer, model)."""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    """Anything else, kept verbatim."""
+
+
+Record: TypeAlias = PreferencePair | Ranking | Annotation | PromptRecord | Demonstration
+RecordKind = Literal["pair", "ranking", "annotation", "prompt", "demonstration"]
 RECORD_KINDS: dict[RecordKind, type[Record]] = {
     "pair": PreferencePair,
     "ranking": Ranking,
     "annotation": Annotation,
     "prompt": PromptRecord,
+    "demonstration": Demonstration,
 }
+
+TEXT_FIELDS = ("prompt", "chosen", "rejected", "completion")
+"""Record fields that hold one `Text`."""
 
 
 def kind_of(record: Record) -> RecordKind:
-    """The kind name of a record (`pair`, `ranking`, `annotation` or `prompt`)."""
+    """The kind name of a record (`pair`, `ranking`, `annotation`, `prompt` or `demonstration`)."""
     for kind, cls in RECORD_KINDS.items():
         if isinstance(record, cls):
             return kind
@@ -189,15 +212,19 @@ def render_plain(text: Text) -> str:
 
 
 def record_to_json(record: Record) -> dict[str, Any]:
-    """The canonical JSON object of a record; unset optional fields are left out."""
+    """The canonical JSON object of a record; unset optional fields are left out.
+
+    Text fields are always written, even empty (a demonstration's prompt may be `""` or `[]`).
+    """
     out: dict[str, Any] = {}
     for name in record.__dataclass_fields__:
         value = getattr(record, name)
+        if name in TEXT_FIELDS:
+            out[name] = text_to_json(value)
+            continue
         if value is None or (name == "tie" and value is False) or (value == () or value == {}):
             continue
-        if name in ("prompt", "chosen", "rejected"):
-            value = text_to_json(value)
-        elif name == "responses":
+        if name == "responses":
             value = [text_to_json(t) for t in value]
         elif isinstance(value, tuple):
             value = list(value)

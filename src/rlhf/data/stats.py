@@ -9,8 +9,8 @@ from typing import Any
 
 from rlhf.data.records import (
     Annotation,
+    Demonstration,
     PreferencePair,
-    PromptRecord,
     Ranking,
     Record,
     Text,
@@ -40,9 +40,11 @@ def distribution(values: Sequence[float]) -> dict[str, float]:
 
 
 def _texts(record: Record) -> dict[str, list[Text]]:
-    """The texts of a record grouped by role (prompt, chosen, rejected, response)."""
+    """The texts of a record grouped by role (prompt, chosen, rejected, response, completion)."""
     if isinstance(record, PreferencePair):
         return {"prompt": [record.prompt], "chosen": [record.chosen], "rejected": [record.rejected]}
+    if isinstance(record, Demonstration):
+        return {"prompt": [record.prompt], "completion": [record.completion]}
     if isinstance(record, Ranking | Annotation):
         return {"prompt": [record.prompt], "response": list(record.responses)}
     return {"prompt": [record.prompt]}
@@ -56,6 +58,8 @@ def _identity(record: Record) -> Hashable:
         return (record.prompt, record.responses, record.ranks)
     if isinstance(record, Annotation):
         return (record.item_id, record.annotator)
+    if isinstance(record, Demonstration):
+        return (record.prompt, record.completion)
     return record.prompt
 
 
@@ -77,8 +81,13 @@ def _lengths(records: Sequence[Record], measure: Measure) -> dict[str, dict[str,
     return {name: distribution(values) for name, values in by_field.items()}
 
 
+def _annotator(record: Record) -> str | None:
+    """Who judged, for the kinds that carry human judgments."""
+    return record.annotator if isinstance(record, PreferencePair | Ranking | Annotation) else None
+
+
 def _annotators(records: Sequence[Record]) -> dict[str, Any]:
-    per = Counter(r.annotator for r in records if not isinstance(r, PromptRecord) and r.annotator)
+    per = Counter(name for name in map(_annotator, records) if name)
     return {
         "count": len(per),
         "items_per_annotator": distribution(list(per.values())),
@@ -115,7 +124,7 @@ def describe(records: Sequence[Record], *, count_tokens: Measure | None = None) 
     }
     if count_tokens is not None:
         summary["tokens"] = _lengths(records, count_tokens)
-    if any(not isinstance(r, PromptRecord) and r.annotator for r in records):
+    if any(map(_annotator, records)):
         summary["annotators"] = _annotators(records)
     annotations = [r for r in records if isinstance(r, Annotation)]
     if annotations:

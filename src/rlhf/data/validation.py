@@ -2,8 +2,9 @@
 
 Parsing (`parse_record`) turns one decoded JSON object into a record and reports type problems:
 missing fields, wrong types, unknown roles or fields. Checking (`check_record`) applies the rules
-that hold whatever format a record came from: no empty text, chosen differs from rejected, strength
-in 1..4, ranks consistent with responses. Both report every problem they find, never only the first,
+that hold whatever format a record came from: no empty text (a demonstration's prompt excepted),
+chosen differs from rejected, strength in 1..4, ranks consistent with responses, a conversational
+completion spoken by the assistant. Both report every problem they find, never only the first,
 as `(field, reason)` pairs; `Problem` adds the file and line.
 """
 
@@ -23,6 +24,7 @@ from rlhf.data.records import (
     ROLES,
     SAFETY_FLAGS,
     Annotation,
+    Demonstration,
     Judgment,
     Message,
     PreferencePair,
@@ -259,11 +261,21 @@ def _parse_prompt(obj: Mapping[str, Any], errors: FieldErrors) -> PromptRecord |
     return None if prompt is None else PromptRecord(prompt=prompt, **fields)
 
 
+def _parse_demonstration(obj: Mapping[str, Any], errors: FieldErrors) -> Demonstration | None:
+    prompt = _required_text(obj, "prompt", errors)
+    completion = _required_text(obj, "completion", errors)
+    fields = _provenance(obj, errors, names=("id", "source"))
+    if prompt is None or completion is None:
+        return None
+    return Demonstration(prompt=prompt, completion=completion, **fields)
+
+
 _PARSERS: dict[RecordKind, Callable[[Mapping[str, Any], FieldErrors], Record | None]] = {
     "pair": _parse_pair,
     "ranking": _parse_ranking,
     "annotation": _parse_annotation,
     "prompt": _parse_prompt,
+    "demonstration": _parse_demonstration,
 }
 
 FIELDS: dict[RecordKind, frozenset[str]] = {
@@ -279,6 +291,8 @@ def infer_kind(obj: Mapping[str, Any]) -> RecordKind | None:
         return "ranking"
     if "chosen" in obj or "rejected" in obj:
         return "pair"
+    if "completion" in obj:
+        return "demonstration"
     if "prompt" in obj:
         return "prompt"
     return None
@@ -291,15 +305,16 @@ def parse_record(obj: object, kind: RecordKind | None = None) -> Record:
     still count and show a record that breaks them.
 
     `kind` is inferred from the keys when not given (`item_id`: annotation, `responses`: ranking,
-    `chosen`/`rejected`: pair, `prompt` alone: prompt). Unknown top-level fields are errors: extra
-    information belongs under `metadata`.
+    `chosen`/`rejected`: pair, `completion`: demonstration, `prompt` alone: prompt). Unknown
+    top-level fields are errors: extra information belongs under `metadata`.
     """
     if not isinstance(obj, dict):
         raise InvalidRecordError([("record", f"expected a JSON object, got {_type_name(obj)}")])
     kind = kind or infer_kind(obj)
     if kind is None:
         reason = "cannot tell the record kind: expected prompt/chosen/rejected (pair), "
-        reason += "prompt/responses/ranks (ranking), item_id/annotator (annotation) or prompt"
+        reason += "prompt/responses/ranks (ranking), item_id/annotator (annotation), "
+        reason += "prompt/completion (demonstration) or prompt"
         raise InvalidRecordError([("record", reason)])
     errors: FieldErrors = []
     unknown = sorted(set(obj) - FIELDS[kind])
@@ -367,6 +382,9 @@ def _check_responses(responses: tuple[Text, ...], errors: FieldErrors) -> None:
 def check_record(record: Record) -> FieldErrors:
     """Every rule `record` breaks, as `(field, reason)` pairs; empty when it is valid."""
     errors: FieldErrors = []
+    if isinstance(record, Demonstration):
+        _check_demonstration(record, errors)
+        return errors
     _check_text(record.prompt, "prompt", errors)
     if isinstance(record, PreferencePair):
         _check_text(record.chosen, "chosen", errors)
@@ -383,6 +401,27 @@ def check_record(record: Record) -> FieldErrors:
     elif isinstance(record, Annotation):
         _check_annotation(record, errors)
     return errors
+
+
+def _check_demonstration(record: Demonstration, errors: FieldErrors) -> None:
+    """The prompt may be empty (or blank): `""` is plain language-model text, `[]` a conversation
+    the assistant opens; the loss then covers the whole text. The completion is never empty, and a
+    conversational one holds assistant turns only: any other turn would be learned as model output.
+    """
+    prompt, completion = record.prompt, record.completion
+    if isinstance(prompt, str):
+        if "\x00" in prompt:
+            errors.append(("prompt", "contains a NUL character"))
+    elif prompt:  # messages of a conversational prompt obey the usual rules
+        _check_text(prompt, "prompt", errors)
+    _check_text(completion, "completion", errors)
+    _check_style({"prompt": prompt, "completion": completion}, errors)
+    if isinstance(completion, tuple):
+        for i, message in enumerate(completion):
+            if message.role != "assistant":
+                reason = f"a {message.role} turn in the completion; move it into the prompt "
+                reason += "(only assistant turns are learned)"
+                errors.append((f"completion[{i}].role", reason))
 
 
 def _check_annotation(record: Annotation, errors: FieldErrors) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rlhf.data.records import (
     Annotation,
+    Demonstration,
     PreferencePair,
     PromptRecord,
     Ranking,
@@ -113,8 +114,10 @@ class Store:
         Identical records already stored are counted in `skipped_duplicates`, so importing a file
         twice changes nothing. An invalid record, an annotation that conflicts with a stored one
         (same item and annotator, another judgment), or an item id reused for other content raises
-        `StoreError` listing every such record; nothing is written.
+        `StoreError` listing every such record; nothing is written. So do demonstrations, which the
+        store does not hold (see `check_importable`).
         """
+        self.check_importable(records)
         problems = [
             (i, f"{field}: {reason}")
             for i, record in enumerate(records)
@@ -128,15 +131,28 @@ class Store:
         return report
 
     @staticmethod
+    def check_importable(records: Sequence[Record]) -> None:
+        """Raise `StoreError` when `records` hold demonstrations: the store keeps human judgments
+        (pairs, rankings, annotations) and prompts, and a demonstration is neither. Callers may
+        check before `Store.open`, so that a refused import creates no database either."""
+        demonstrations = sum(isinstance(r, Demonstration) for r in records)
+        if demonstrations:
+            raise StoreError(
+                f"{demonstrations} demonstration record(s): the store holds human judgments "
+                "(pairs, rankings, annotations) and prompts, not demonstrations; nothing was "
+                "imported. Supervised fine-tuning reads demonstrations from their file directly."
+            )
+
+    @staticmethod
     def _import(session: Session, records: Sequence[Record]) -> ImportReport:
         importer = Importer(session)
         prompts = [r for r in records if isinstance(r, PromptRecord)]
-        judgments = [r for r in records if not isinstance(r, PromptRecord)]
+        judgments = [r for r in records if isinstance(r, PreferencePair | Ranking | Annotation)]
         importer.prefetch([as_annotation(r) for r in judgments], prompts)
         for index, record in enumerate(records):
             if isinstance(record, PromptRecord):
                 importer.add_prompt(index, record)
-            else:
+            elif isinstance(record, PreferencePair | Ranking | Annotation):
                 importer.add_judgment(index, record)
         return importer.finish("conflicts with the stored data; nothing imported")
 

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from rlhf.data import PreferencePair, Problem, load_records, read_file, write_records
+from rlhf.data import (
+    Demonstration,
+    PreferencePair,
+    Problem,
+    Record,
+    get_format,
+    load_records,
+    read_file,
+    write_records,
+)
 from rlhf.data.files import UnsupportedFileError, container_of, read_objects, write_objects
 from rlhf.data.records import Message
 
@@ -29,6 +38,73 @@ def test_every_container_round_trips_mixed_records(tmp_path: Path, name: str) ->
     path = tmp_path / name
     write_records(PAIRS, path)
     assert load_records(path) == PAIRS
+
+
+PLAIN_DEMONSTRATIONS: list[Record] = [
+    Demonstration(prompt="The sky is", completion=" blue.", id="d1", metadata={"x": [1]}),
+    Demonstration(prompt="", completion="Plain language-model text, no prompt."),
+]
+CHAT_DEMONSTRATIONS: list[Record] = [
+    Demonstration(
+        prompt=(Message("system", "Be brief."), Message("user", "Héllo 👋")),
+        completion=(Message("assistant", "Bonjour"),),
+        source="writers",
+    ),
+    Demonstration(prompt=(), completion=(Message("assistant", "I open."),)),  # assistant first
+]
+CONTAINERS = ["d.jsonl", "d.jsonl.gz", "d.json", "d.json.gz", "d.parquet"]
+
+
+@pytest.mark.parametrize("name", CONTAINERS)
+@pytest.mark.parametrize(
+    "records", [PLAIN_DEMONSTRATIONS, CHAT_DEMONSTRATIONS], ids=["plain", "conversational"]
+)
+@pytest.mark.parametrize("format", ["rlhf", "trl"])
+def test_demonstrations_round_trip_in_every_container(
+    tmp_path: Path, name: str, records: list[Record], format: str
+) -> None:
+    path = tmp_path / name
+    write_records(records, path, format=format)
+    result = read_file(path)  # detected: the canonical and TRL forms of a demonstration agree
+    assert result.problems == []
+    assert result.kind == "demonstration"
+    assert result.records == records
+
+
+def test_trl_sft_problems_carry_file_lines(tmp_path: Path) -> None:
+    path = tmp_path / "chat.jsonl"
+    user, assistant = {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}
+    rows: list[object] = [
+        {"messages": [user, assistant]},
+        {"messages": [assistant, user]},
+        {"messages": [user, {"role": "assistant", "content": ""}]},
+        {"text": "plain text"},  # valid: one style per record, not per file
+        {"messages": [user, {"role": "robot", "content": "x"}]},
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = read_file(path)
+    assert [str(p) for p in result.problems] == [
+        f"{path}:2: messages[1].role: the last message is from the user, not the assistant: "
+        "nothing to learn; end each conversation with the assistant's reply",
+        f"{path}:3: messages[1].content: empty",
+        f"{path}:5: messages[1].role: unknown role 'robot' "
+        "(expected one of system, user, assistant, tool)",
+    ]
+    assert result.format is get_format("trl")
+    assert [entry.line for entry in result.entries] == [1, 4]
+
+
+def test_canonical_demonstration_problems_carry_file_lines(tmp_path: Path) -> None:
+    path = tmp_path / "demos.json"
+    path.write_text(
+        '[\n  {"prompt": "p", "completion": "c"},\n  {"prompt": "p",\n   "completion": " "},\n'
+        '  {"prompt": [], "completion": [{"role": "user", "content": "u"}]}\n]\n'
+    )
+    assert [str(p) for p in read_file(path).problems] == [
+        f"{path}:3: completion: empty",
+        f"{path}:5: completion[0].role: a user turn in the completion; move it into the prompt "
+        "(only assistant turns are learned)",
+    ]
 
 
 def test_gzip_is_reproducible(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The formats users bring: TRL, HH-RLHF, summarize-from-feedback and PandaLM."""
+"""The formats users bring: TRL (preference and SFT), HH-RLHF, summarize-from-feedback, PandaLM."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import pytest
 
 from rlhf.data import (
     Annotation,
+    Demonstration,
     InvalidRecordError,
     Message,
     PreferencePair,
     PromptRecord,
+    check_record,
     detect_format,
     get_format,
 )
@@ -53,6 +55,157 @@ def test_trl_prompt_only() -> None:
     assert TRL.decode({"prompt": "Hello", "lang": "en"}) == [
         PromptRecord(prompt="Hello", metadata={"lang": "en"})
     ]
+
+
+USER = {"role": "user", "content": "What color is the sky?"}
+ASSISTANT = {"role": "assistant", "content": "It is blue."}
+
+
+def test_trl_prompt_completion_standard_and_conversational() -> None:
+    assert TRL.decode({"prompt": "The sky is", "completion": " blue."}) == [
+        Demonstration(prompt="The sky is", completion=" blue.")
+    ]
+    [chat] = TRL.decode({"prompt": [USER], "completion": [ASSISTANT]})
+    assert chat == Demonstration(
+        prompt=(Message("user", "What color is the sky?"),),
+        completion=(Message("assistant", "It is blue."),),
+    )
+
+
+def test_trl_prompt_completion_extra_columns_survive_a_round_trip() -> None:
+    row = {"prompt": "p", "completion": "c", "id": "x", "split": "train", "score": 0.5}
+    [demonstration] = TRL.decode(row)
+    assert demonstration == Demonstration(
+        prompt="p", completion="c", id="x", metadata={"split": "train", "score": 0.5}
+    )
+    assert TRL.encode([demonstration]) == [row]
+    assert detect_format(row) is TRL
+
+
+def test_trl_messages_learn_the_trailing_assistant_turns() -> None:
+    follow_up = {"role": "user", "content": "Why?"}
+    because = {"role": "assistant", "content": "Rayleigh scattering."}
+    more = {"role": "assistant", "content": "Blue light scatters most."}
+    row = {"messages": [USER, ASSISTANT, follow_up, because, more], "lang": "en"}
+    [demonstration] = TRL.decode(row)
+    assert isinstance(demonstration, Demonstration)
+    assert [m.content for m in demonstration.prompt] == [  # type: ignore[union-attr]
+        "What color is the sky?",
+        "It is blue.",
+        "Why?",
+    ]
+    assert demonstration.completion == (
+        Message("assistant", "Rayleigh scattering."),
+        Message("assistant", "Blue light scatters most."),
+    )
+    assert demonstration.metadata == {"lang": "en"}
+    assert TRL.encode([demonstration]) == [
+        {"prompt": [USER, ASSISTANT, follow_up], "completion": [because, more], "lang": "en"}
+    ]
+    assert detect_format(row) is TRL
+
+
+def test_trl_messages_opened_by_the_assistant_have_an_empty_prompt() -> None:
+    [demonstration] = TRL.decode({"messages": [ASSISTANT]})
+    assert demonstration == Demonstration(
+        prompt=(), completion=(Message("assistant", "It is blue."),)
+    )
+    assert TRL.encode([demonstration]) == [{"prompt": [], "completion": [ASSISTANT]}]
+
+
+def test_trl_text_is_a_completion_with_an_empty_prompt() -> None:
+    row = {"text": "The sky is blue.", "source": "wiki"}
+    assert TRL.decode(row) == [
+        Demonstration(prompt="", completion="The sky is blue.", source="wiki")
+    ]
+    assert detect_format(row) is TRL
+    assert TRL.encode(TRL.decode(row)) == [
+        {"prompt": "", "completion": "The sky is blue.", "source": "wiki"}
+    ]
+
+
+def test_trl_prompt_completion_takes_precedence_over_text_and_messages_as_in_trl() -> None:
+    [demonstration] = TRL.decode({"prompt": "p", "completion": "c", "text": "pc"})
+    assert demonstration == Demonstration(prompt="p", completion="c", metadata={"text": "pc"})
+    [chat] = TRL.decode({"messages": [ASSISTANT], "text": "It is blue."})
+    assert chat.metadata == {"text": "It is blue."}
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (
+            {"messages": [ASSISTANT, USER]},
+            (
+                "messages[1].role",
+                "the last message is from the user, not the assistant: nothing to learn; "
+                "end each conversation with the assistant's reply",
+            ),
+        ),
+        ({"messages": []}, ("messages", "empty conversation")),
+        (
+            {"messages": [USER, {"role": "bot", "content": "x"}]},
+            (
+                "messages[1].role",
+                "unknown role 'bot' (expected one of system, user, assistant, tool)",
+            ),
+        ),
+        (
+            {"messages": [USER, {"role": "assistant", "content": " "}]},
+            ("messages[1].content", "empty"),
+        ),
+        (
+            {"messages": "hi"},
+            ("messages", "expected a list of messages; plain text goes under 'text'"),
+        ),
+        ({"text": ""}, ("text", "empty")),
+        ({"text": [USER]}, ("text", "expected a string; conversations go under 'messages'")),
+        (
+            {"prompt": "p", "text": "pc"},
+            ("prompt", "give either text (the whole text) or prompt with completion, not both"),
+        ),
+        ({"prompt": "p", "completion": ""}, ("completion", "empty")),
+        (
+            {"prompt": [USER], "completion": [USER]},
+            (
+                "completion[0].role",
+                "a user turn in the completion; move it into the prompt "
+                "(only assistant turns are learned)",
+            ),
+        ),
+    ],
+)
+def test_trl_sft_problems_name_the_field_of_the_file(
+    row: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    try:
+        records = TRL.decode(row)
+    except InvalidRecordError as error:
+        found = error.errors
+    else:
+        found = [problem for record in records for problem in check_record(record)]
+    assert expected in found
+
+
+def test_trl_unpaired_preference_is_refused_not_read_as_demonstrations() -> None:
+    row = {"prompt": "The sky is", "completion": " green.", "label": False}
+    assert detect_format(row) is TRL
+    with pytest.raises(InvalidRecordError, match=r"unpaired-preference \(KTO\)"):
+        TRL.decode(row)
+    [kept] = TRL.decode({"prompt": "p", "completion": "c", "label": "physics"})
+    assert kept.metadata == {"label": "physics"}
+
+
+def test_detection_of_sft_files_keeps_canonical_files_canonical() -> None:
+    rlhf = get_format("rlhf")
+    assert detect_format({"prompt": "p", "completion": "c"}) is rlhf
+    assert detect_format({"prompt": "p", "completion": "c", "id": "i", "metadata": {}}) is rlhf
+    assert detect_format({"prompt": "p", "chosen": "a", "rejected": "b"}) is rlhf
+    assert detect_format({"prompt": "p"}) is rlhf
+    assert detect_format({"messages": [USER, ASSISTANT]}) is TRL
+    assert detect_format({"text": "t"}) is TRL
+    assert detect_format({"chosen": "a b", "rejected": "a c"}) is TRL
+    assert detect_format(HH_RECORD) is HH
 
 
 def test_split_shared_prefix_keeps_the_text() -> None:
@@ -166,6 +319,17 @@ def test_annotations_convert_to_pairs_for_pair_formats() -> None:
     assert tie.tie
     with pytest.raises(ConversionError, match="holds annotation records"):
         convert_for([PreferencePair(prompt="p", chosen="a", rejected="b")], get_format("pandalm"))
+
+
+def test_demonstrations_do_not_become_pairs_or_annotations() -> None:
+    demonstrations = [Demonstration(prompt="p", completion="c")]
+    assert convert_for(demonstrations, TRL).records == demonstrations
+    for name in ("hh", "summarize", "pandalm"):
+        with pytest.raises(ConversionError, match="demonstration records cannot become them") as e:
+            convert_for(demonstrations, get_format(name))
+        assert "one response and no judgment" in str(e.value)
+    with pytest.raises(ConversionError, match="preference pairs, prompts and demonstrations"):
+        TRL.encode([Annotation(item_id="i", annotator="a", prompt="p", responses=("x", "y"))])
 
 
 def test_ranked_pairs_are_all_implied_pairs_without_ties() -> None:

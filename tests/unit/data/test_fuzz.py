@@ -31,6 +31,10 @@ VALID = [
         "seconds": 3,
     },
     {"chosen": "\n\nHuman: hi\n\nAssistant: yo", "rejected": "\n\nHuman: hi\n\nAssistant: no"},
+    {"prompt": "p", "completion": "c", "id": "d", "metadata": {"k": 1}},
+    {"prompt": [], "completion": [{"role": "assistant", "content": "a"}]},
+    {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
+    {"text": "t", "lang": "en"},
 ]
 
 json_values = st.recursive(
@@ -84,6 +88,10 @@ def _mutate(record: dict[str, Any], key: str, value: Any, drop: bool) -> dict[st
             "seconds",
             "metadata",
             "safety_flags",
+            "completion",
+            "messages",
+            "text",
+            "label",
             "x",
         ]
     ),

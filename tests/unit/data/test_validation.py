@@ -8,6 +8,7 @@ import pytest
 
 from rlhf.data import (
     Annotation,
+    Demonstration,
     InvalidRecordError,
     Message,
     PreferencePair,
@@ -36,6 +37,12 @@ ANNOTATION = {
     "display_order": [1, 0],
     "seconds": 12.5,
 }
+DEMONSTRATION = {"prompt": "The sky is", "completion": " blue.", "id": "d1", "source": "s"}
+CHAT_DEMONSTRATION = {
+    "prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Sky?"}],
+    "completion": [{"role": "assistant", "content": "Blue."}],
+    "metadata": {"writer": "w1"},
+}
 
 
 def problems(obj: Any) -> list[tuple[str, str]]:
@@ -49,8 +56,28 @@ def problems(obj: Any) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(
     "obj",
-    [PAIR, CONVERSATION, RANKING, ANNOTATION, {"prompt": "Hello", "metadata": {"answer": 1}}],
-    ids=["pair", "conversation", "ranking", "annotation", "prompt"],
+    [
+        PAIR,
+        CONVERSATION,
+        RANKING,
+        ANNOTATION,
+        {"prompt": "Hello", "metadata": {"answer": 1}},
+        DEMONSTRATION,
+        CHAT_DEMONSTRATION,
+        {"prompt": "", "completion": "Plain language-model text."},
+        {"prompt": [], "completion": [{"role": "assistant", "content": "I speak first."}]},
+    ],
+    ids=[
+        "pair",
+        "conversation",
+        "ranking",
+        "annotation",
+        "prompt",
+        "demonstration",
+        "chat-demonstration",
+        "language-modeling",
+        "assistant-first",
+    ],
 )
 def test_valid_records_round_trip_through_json(obj: dict[str, Any]) -> None:
     record = parse_record(obj)
@@ -68,6 +95,12 @@ def test_parsed_types() -> None:
     assert isinstance(annotation, Annotation)
     assert annotation.shown_left == 1
     assert isinstance(parse_record({"prompt": "x"}), PromptRecord)
+    demonstration = parse_record(CHAT_DEMONSTRATION)
+    assert demonstration == Demonstration(
+        prompt=(Message("system", "Be brief."), Message("user", "Sky?")),
+        completion=(Message("assistant", "Blue."),),
+        metadata={"writer": "w1"},
+    )
 
 
 @pytest.mark.parametrize(
@@ -122,6 +155,44 @@ def test_parsed_types() -> None:
             ("safety_flags", "expected an array of harmful, dishonest, other"),
         ),
         ([1, 2], ("record", "expected a JSON object, got array")),
+        ({"completion": "x"}, ("prompt", "missing")),
+        ({**DEMONSTRATION, "completion": None}, ("completion", "missing")),
+        ({**DEMONSTRATION, "completion": "  "}, ("completion", "empty")),
+        ({**DEMONSTRATION, "prompt": "a\x00b"}, ("prompt", "contains a NUL character")),
+        (
+            {**DEMONSTRATION, "annotator": "a"},
+            (
+                "annotator",
+                "unknown field for a demonstration record; put extra information under 'metadata'",
+            ),
+        ),
+        ({**CHAT_DEMONSTRATION, "completion": []}, ("completion", "empty conversation")),
+        (
+            {**CHAT_DEMONSTRATION, "prompt": [{"role": "user", "content": ""}]},
+            ("prompt[0].content", "empty"),
+        ),
+        (
+            {**CHAT_DEMONSTRATION, "completion": "Blue."},
+            ("completion", "mixes plain text and conversation; use one style per record"),
+        ),
+        (
+            {**CHAT_DEMONSTRATION, "prompt": ""},
+            ("prompt", "mixes plain text and conversation; use one style per record"),
+        ),
+        (
+            {
+                **CHAT_DEMONSTRATION,
+                "completion": [
+                    {"role": "assistant", "content": "Blue."},
+                    {"role": "user", "content": "Thanks."},
+                ],
+            },
+            (
+                "completion[1].role",
+                "a user turn in the completion; move it into the prompt "
+                "(only assistant turns are learned)",
+            ),
+        ),
     ],
 )
 def test_each_rule_names_field_and_reason(obj: Any, expected: tuple[str, str]) -> None:
@@ -138,6 +209,13 @@ def test_unknown_kind_says_what_is_expected() -> None:
     [(field, reason)] = problems({"text": "hello"})
     assert field == "record"
     assert "prompt/chosen/rejected" in reason
+    assert "prompt/completion (demonstration)" in reason
+
+
+def test_completion_announces_a_demonstration_unless_a_judgment_key_is_there() -> None:
+    assert isinstance(parse_record({"prompt": "p", "completion": "c"}), Demonstration)
+    [(field, reason)] = problems({"prompt": "p", "completion": "c", "chosen": "a", "rejected": "b"})
+    assert (field, reason.split(";")[0]) == ("completion", "unknown field for a pair record")
 
 
 def test_annotation_allows_empty_response_but_not_empty_prompt() -> None:

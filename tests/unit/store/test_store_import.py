@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from store_samples import ANNOTATIONS, PAIRS, PROMPTS, RANKINGS
 
-from rlhf.data import PreferencePair, Record
+from rlhf.data import Demonstration, PreferencePair, Record
 from rlhf.store import ImportReport, Store, StoreError
 
 EVERYTHING: list[Record] = [*PAIRS, *RANKINGS, *ANNOTATIONS, *PROMPTS]
@@ -89,3 +89,15 @@ def test_a_prompt_id_reused_for_other_text_is_a_conflict(store: Store) -> None:
 def test_a_bad_timestamp_is_reported(store: Store) -> None:
     with pytest.raises(StoreError, match="created_at: not an ISO 8601 time"):
         store.import_records([replace(ANNOTATIONS[0], created_at="yesterday")])
+
+
+def test_demonstrations_are_refused_and_nothing_is_written(store: Store) -> None:
+    batch: list[Record] = [*PAIRS, Demonstration(prompt="p", completion="c"), *PROMPTS]
+
+    with pytest.raises(StoreError) as caught:
+        store.import_records(batch)
+
+    message = str(caught.value)
+    assert message.startswith("1 demonstration record(s): the store holds human judgments")
+    assert "not demonstrations; nothing was imported" in message
+    assert sum(store.counts().values()) == 0

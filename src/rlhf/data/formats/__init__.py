@@ -4,13 +4,13 @@ A format maps one JSON object of a file (a line of JSONL, an element of a JSON a
 to rlhf records, and records back to JSON objects. The container (JSONL, JSON, Parquet, gzip) is
 chosen separately, by the file suffix (`rlhf.data.files`).
 
-| name        | holds                        | origin                                             |
-|-------------|------------------------------|----------------------------------------------------|
-| `rlhf`      | any record kind              | this project's canonical format                    |
-| `trl`       | pairs, prompts               | TRL dataset format, explicit or implicit prompt    |
-| `hh`        | pairs                        | Anthropic HH-RLHF `\\n\\nHuman:` dialogues          |
-| `summarize` | annotations                  | OpenAI summarize-from-feedback comparisons         |
-| `pandalm`   | annotations (3 per object)   | PandaLM human test set                             |
+| name        | holds                          | origin                                           |
+|-------------|--------------------------------|--------------------------------------------------|
+| `rlhf`      | any record kind                | this project's canonical format                  |
+| `trl`       | pairs, prompts, demonstrations | TRL dataset formats: preference and SFT          |
+| `hh`        | pairs                          | Anthropic HH-RLHF `\\n\\nHuman:` dialogues       |
+| `summarize` | annotations                    | OpenAI summarize-from-feedback comparisons       |
+| `pandalm`   | annotations (3 per object)     | PandaLM human test set                           |
 """
 
 from __future__ import annotations

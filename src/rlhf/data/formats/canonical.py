@@ -24,8 +24,8 @@ def detect(obj: Mapping[str, Any]) -> bool:
 
 FORMAT = Format(
     name="rlhf",
-    summary="canonical rlhf records: pairs, rankings, annotations or prompts",
-    kinds=("pair", "ranking", "annotation", "prompt"),
+    summary="canonical rlhf records: pairs, rankings, annotations, prompts or demonstrations",
+    kinds=("pair", "ranking", "annotation", "prompt", "demonstration"),
     decode=decode,
     encode=encode,
     detect=detect,
