@@ -7,6 +7,7 @@ policy of DPO and PPO is the same model with its adapters switched off (no secon
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,9 +64,19 @@ def add_adapters(model: nn.Module, config: LoraConfig) -> nn.Module:
         lora_alpha=config.alpha,
         lora_dropout=config.dropout,
         target_modules=targets,
+        fan_in_fan_out=_has_conv1d(model),
         task_type="CAUSAL_LM",
     )
-    return peft.get_peft_model(model, settings)  # type: ignore[no-any-return]
+    with warnings.catch_warnings():  # peft reads an attribute transformers 5 deprecated
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
+        return peft.get_peft_model(model, settings)  # type: ignore[no-any-return]
+
+
+def _has_conv1d(model: nn.Module) -> bool:
+    """GPT-2 stores its linear layers transposed (`Conv1D`); peft must be told."""
+    from transformers.pytorch_utils import Conv1D
+
+    return any(isinstance(module, Conv1D) for module in model.modules())
 
 
 def has_adapters(model: nn.Module) -> bool:

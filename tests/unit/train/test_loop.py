@@ -94,7 +94,8 @@ def test_loss_goes_down_and_files_are_written(tmp_path: Path) -> None:
     assert rows[-1]["train/loss"] < rows[0]["train/loss"] / 4
     assert [r["step"] for r in rows if "eval/loss" in r] == [6, 12, 18]
     assert json.loads((tmp_path / "rlhf_config.json").read_text()) == {"note": "toy"}
-    assert (tmp_path / "weights.pt").is_file() and (tmp_path / "best" / "weights.pt").is_file()
+    assert (tmp_path / "weights.pt").is_file()
+    assert (tmp_path / "best" / "weights.pt").is_file()
     assert (tmp_path / "checkpoint" / "state.json").is_file()
 
 
@@ -148,7 +149,7 @@ def test_batch_plan_covers_each_epoch_once_and_splits_processes() -> None:
 def test_bad_settings_say_what_to_change(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a multiple"):
         train(tmp_path, batch_size=8, micro_batch_size=3)
-    with pytest.raises(ConfigError, match="fewer than loop.batch_size"):
+    with pytest.raises(ConfigError, match=r"fewer than loop\.batch_size"):
         train(tmp_path, batch_size=64)
     with pytest.raises(ConfigError, match="best_metric"):
         train(tmp_path, best_metric="eval/accuracy")
