@@ -93,18 +93,7 @@ def convert_for(records: Sequence[Record], target: Format) -> Converted:
     if kind in target.kinds:
         return Converted(list(records), 0)
     if "pair" in target.kinds and kind in ("annotation", "ranking"):
-        out: list[Record] = []
-        dropped = 0
-        for record in records:
-            if isinstance(record, Annotation):
-                pairs = _annotation_pairs(record)
-            elif isinstance(record, Ranking):
-                pairs = _ranking_pairs(record)
-            else:
-                raise ConversionError(f"a {kind_of(record)} record among {kind} records")
-            out.extend(pairs)
-            dropped += not pairs
-        return Converted(out, dropped)
+        return to_pairs(records)
     holds = ", ".join(target.kinds)
     why = f" ({WHY_NOT[kind]})" if kind in WHY_NOT else ""
     raise ConversionError(
@@ -119,15 +108,14 @@ def to_pairs(records: Sequence[Record]) -> Converted:
     for record in records:
         if isinstance(record, PreferencePair):
             out.append(record)
-        elif isinstance(record, Annotation | Ranking):
-            pairs = (
-                _annotation_pairs(record)
-                if isinstance(record, Annotation)
-                else _ranking_pairs(record)
-            )
-            out.extend(pairs)
-            dropped += not pairs
+            continue
+        if isinstance(record, Annotation):
+            pairs = _annotation_pairs(record)
+        elif isinstance(record, Ranking):
+            pairs = _ranking_pairs(record)
         else:
-            why = WHY_NOT.get(kind_of(record), "")
+            why = WHY_NOT.get(kind_of(record), "it holds no judgment")
             raise ConversionError(f"{kind_of(record)} records hold no preference pairs ({why})")
+        out.extend(pairs)
+        dropped += not pairs
     return Converted(out, dropped)
