@@ -1,0 +1,254 @@
+"""The reward-model objective: comparisons in, one forward pass over their responses, a loss out.
+
+A batch holds the M distinct responses of its comparisons and, by index into them, the pairs and
+rankings to learn from; the model scores each response once (a ranking of K responses costs K
+forward passes, not K(K-1)/2). The loss is a sum over units, as the training loop wants:
+
+- a pair is one unit: Bradley-Terry (`bradley_terry_loss`), or Davidson (`davidson_loss`) when the
+  data has ties and `ties = "davidson"`, with an optional margin from the annotated strength;
+- with `ranking = "plackett-luce"`, a strict ranking of K responses is K - 1 units of
+  `plackett_luce_loss` (for K = 2 the same as one Bradley-Terry pair);
+- the centering penalty eta (r_a + r_b)^2 (Eisenstein et al. 2023) is added per unit, on each pair
+  and on each adjacent pair of a ranking.
+
+Rewards may have K heads (M, K); the loss is the mean over heads, each weighted per unit (bootstrap
+weights give each head of an ensemble its own resample of the data).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from rlhf.data.comparisons import Comparison
+from rlhf.data.records import MAX_STRENGTH, MIN_STRENGTH
+from rlhf.errors import UserError
+from rlhf.models.reward import pad_token_ids
+from rlhf.ops.reward_losses import (
+    bradley_terry_loss,
+    davidson_loss,
+    plackett_luce_loss,
+    reward_centering_penalty,
+)
+
+__all__ = [
+    "RewardBatch",
+    "RewardLossConfig",
+    "RewardObjective",
+    "TokenizedComparison",
+    "collate_tokens",
+    "comparison_loss",
+    "index_batch",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RewardLossConfig:
+    """How judgments become a loss."""
+
+    ties: Literal["davidson", "drop"] = "davidson"
+    """Tied pairs: learn from them with the Davidson (1970) tie model, or leave them out."""
+    tie_nu: float = 1.0
+    """Davidson's tie parameter nu > 0: the larger, the likelier ties between equal rewards."""
+    ranking: Literal["pairs", "plackett-luce"] = "pairs"
+    """Rankings of K > 2: all implied pairs (as InstructGPT), or the Plackett-Luce likelihood."""
+    margin: float = 0.0
+    """Margin for the strongest preference (strength 4), scaled linearly down to 0 at strength 1
+    (Llama 2); 0 turns margins off."""
+    label_smoothing: float = 0.0
+    """Bradley-Terry label smoothing in [0, 0.5): the assumed share of flipped labels."""
+    center: float = 0.0
+    """Coefficient eta of the centering penalty eta (r_a + r_b)^2; Eisenstein et al. use 0.01."""
+
+    def __post_init__(self) -> None:
+        if self.tie_nu <= 0:
+            raise ValueError(f"loss.tie_nu must be > 0, got {self.tie_nu}; 1.0 is a good start")
+        if not 0.0 <= self.label_smoothing < 0.5:
+            raise ValueError(
+                f"loss.label_smoothing must lie in [0, 0.5), got {self.label_smoothing}"
+            )
+        if self.margin < 0 or self.center < 0:
+            raise ValueError("loss.margin and loss.center must be >= 0")
+
+    def margin_of(self, strength: int | None) -> float:
+        """The margin for a preference of `strength` (0 when unknown)."""
+        if strength is None or not self.margin:
+            return 0.0
+        return self.margin * (strength - MIN_STRENGTH) / (MAX_STRENGTH - MIN_STRENGTH)
+
+
+@dataclass(frozen=True)
+class RewardBatch:
+    """Model inputs for M responses, and the comparisons among them by index."""
+
+    inputs: dict[str, Tensor]
+    """What the model's forward takes: input_ids and attention_mask (M, T), or features (M, D)."""
+    better: Tensor  # (P,) long, into the M responses
+    worse: Tensor  # (P,) long
+    tie: Tensor  # (P,) bool
+    margin: Tensor  # (P,) float
+    orders: Tensor  # (G, L) long, strict rankings best first, padded with 0
+    order_mask: Tensor  # (G, L) bool, True on real entries
+    pair_weights: Tensor | None = None  # (P, K) per-head weights, None for 1
+    order_weights: Tensor | None = None  # (G, K)
+
+    @property
+    def units(self) -> int:
+        stages = (self.order_mask.sum(-1) - 1).clamp(min=0).sum()
+        return int(self.better.numel() + int(stages))
+
+
+@dataclass(frozen=True)
+class TokenizedComparison:
+    """A comparison whose responses are already token ids (the examples of `fit`)."""
+
+    rows: tuple[tuple[int, ...], ...]
+    comparison: Comparison
+
+
+def index_batch(
+    comparisons: Sequence[Comparison], offsets: Sequence[int], loss: RewardLossConfig
+) -> dict[str, Tensor]:
+    """Pair and ranking index tensors for comparisons whose responses start at `offsets`."""
+    better: list[int] = []
+    worse: list[int] = []
+    tie: list[bool] = []
+    margin: list[float] = []
+    orders: list[list[int]] = []
+    for comparison, base in zip(comparisons, offsets, strict=True):
+        if loss.ranking == "plackett-luce" and comparison.order is not None:
+            orders.append([base + i for i in comparison.order])
+            continue
+        for pair in comparison.pairs:
+            if pair.tie and loss.ties == "drop":
+                continue
+            better.append(base + pair.better)
+            worse.append(base + pair.worse)
+            tie.append(pair.tie)
+            margin.append(loss.margin_of(pair.strength))
+    width = max((len(o) for o in orders), default=0)
+    order_rows = torch.zeros((len(orders), width), dtype=torch.long)
+    order_mask = torch.zeros((len(orders), width), dtype=torch.bool)
+    for g, order in enumerate(orders):
+        order_rows[g, : len(order)] = torch.tensor(order)
+        order_mask[g, : len(order)] = True
+    return {
+        "better": torch.tensor(better, dtype=torch.long),
+        "worse": torch.tensor(worse, dtype=torch.long),
+        "tie": torch.tensor(tie, dtype=torch.bool),
+        "margin": torch.tensor(margin, dtype=torch.float32),
+        "orders": order_rows,
+        "order_mask": order_mask,
+    }
+
+
+def collate_tokens(
+    examples: Sequence[TokenizedComparison], pad_id: int, loss: RewardLossConfig
+) -> RewardBatch:
+    """A batch of tokenized comparisons: every response once, right-padded to the longest."""
+    rows: list[tuple[int, ...]] = []
+    offsets = []
+    for example in examples:
+        offsets.append(len(rows))
+        rows.extend(example.rows)
+    indexes = index_batch([e.comparison for e in examples], offsets, loss)
+    return RewardBatch(inputs=pad_token_ids(rows, pad_id), **indexes)
+
+
+def _weighted_sum(values: Tensor, weights: Tensor | None) -> Tensor:
+    """Sum over units of `values` (U, K) weighted per unit and head, averaged over heads."""
+    if weights is not None:
+        values = values * weights
+    return values.sum() / values.shape[-1]
+
+
+def comparison_loss(
+    rewards: Tensor, batch: RewardBatch, loss: RewardLossConfig, *, use_ties: bool
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Loss and metrics, summed over the batch's units, of rewards (M, K) for `batch`.
+
+    `use_ties` selects the Davidson model for every pair (the data has ties); otherwise
+    Bradley-Terry, and tied pairs (if any reach here) count as decisive.
+    """
+    chosen, rejected = rewards[batch.better], rewards[batch.worse]  # (P, K)
+    margin = batch.margin[:, None].to(rewards.dtype)
+    if use_ties:
+        pair_losses, pair_metrics = davidson_loss(
+            chosen, rejected, batch.tie[:, None], log_nu=math.log(loss.tie_nu), margin=margin,
+            reduction="none",
+        )  # fmt: skip
+    else:
+        pair_losses, pair_metrics = bradley_terry_loss(
+            chosen, rejected, margin=margin, label_smoothing=loss.label_smoothing, reduction="none"
+        )
+    total = _weighted_sum(pair_losses, batch.pair_weights)
+    metrics = {
+        "loss/pairs": total.detach(),
+        "reward/accuracy": _weighted_sum(pair_metrics["reward/accuracy"], batch.pair_weights),
+        "reward/margin": _weighted_sum(pair_metrics["reward/margin"], batch.pair_weights),
+    }
+    if loss.center:
+        penalty = _weighted_sum(
+            reward_centering_penalty(chosen, rejected, reduction="none"), batch.pair_weights
+        )
+        total = total + loss.center * penalty
+        metrics["loss/centering"] = penalty.detach()
+    if batch.orders.numel():
+        total = total + _ranking_loss(rewards, batch, loss, metrics)
+    return total, metrics
+
+
+def _ranking_loss(
+    rewards: Tensor, batch: RewardBatch, loss: RewardLossConfig, metrics: dict[str, Tensor]
+) -> Tensor:
+    """Plackett-Luce stage losses (and centering on adjacent pairs), summed; adds to metrics."""
+    heads = rewards.shape[-1]
+    ordered = rewards[batch.orders].permute(2, 0, 1)  # (K, G, L)
+    mask = batch.order_mask[None].expand_as(ordered)
+    per_ranking, pl_metrics = plackett_luce_loss(
+        ordered.reshape(-1, ordered.shape[-1]), mask.reshape(-1, mask.shape[-1]), reduction="none"
+    )
+    weights = batch.order_weights
+    total = _weighted_sum(per_ranking.reshape(heads, -1).T, weights)
+    correct = _weighted_sum(pl_metrics["reward/accuracy"].reshape(heads, -1).T, weights)
+    metrics["loss/plackett_luce"] = total.detach()
+    metrics["reward/accuracy"] = metrics["reward/accuracy"] + correct
+    if loss.center:
+        adjacent = batch.order_mask[:, 1:][None]  # (1, G, L-1): stage pairs (k, k+1)
+        squares = (ordered[..., :-1] + ordered[..., 1:]) ** 2 * adjacent
+        penalty = _weighted_sum(squares.sum(-1).T, weights)
+        metrics["loss/centering"] = metrics.get("loss/centering", penalty.new_zeros(())) + penalty
+        total = total + loss.center * penalty
+    return total
+
+
+@dataclass(frozen=True)
+class RewardObjective:
+    """The `Objective` of `rlhf.train.fit` for reward models whose forward returns (M, K)."""
+
+    loss_config: RewardLossConfig
+    use_ties: bool
+
+    def units(self, batch: RewardBatch) -> int:
+        return batch.units
+
+    def loss(self, model: nn.Module, batch: RewardBatch) -> tuple[Tensor, dict[str, Tensor]]:
+        rewards = model(**batch.inputs)  # (M, K)
+        return comparison_loss(rewards, batch, self.loss_config, use_ties=self.use_ties)
+
+
+def check_loss_for_data(loss: RewardLossConfig, comparisons: Sequence[Comparison]) -> bool:
+    """Whether the Davidson tie model is in use for this data; refuses settings that clash."""
+    has_ties = any(p.tie for c in comparisons for p in c.pairs)
+    use_ties = has_ties and loss.ties == "davidson"
+    if use_ties and loss.label_smoothing:
+        raise UserError(
+            "the data has ties, so the Davidson tie model is used, and label smoothing applies to "
+            "the Bradley-Terry loss only: set --loss.label-smoothing 0, or --loss.ties drop"
+        )
+    return use_ties

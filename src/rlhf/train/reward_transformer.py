@@ -1,0 +1,183 @@
+"""Fine-tuning a transformer reward model through the one training loop.
+
+Responses are tokenized once up front; each step's batch scores every response of its comparisons
+in one forward pass (`RewardObjective`). Evaluation on the held-out comparisons reports loss,
+accuracy, mean margin and calibration error; the loop keeps the best model, checkpoints, and
+resumes exactly after a kill. An ensemble trains K members into `OUTPUT/member-k/`, each from seed
+`loop.seed + k` on its own bootstrap resample of the comparisons.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+from transformers import PreTrainedModel
+
+from rlhf.data.comparisons import Comparison, ComparisonIndex, index_comparisons
+from rlhf.data.records import render_plain
+from rlhf.models.ensemble import RewardEnsemble, member_dir
+from rlhf.models.loading import ModelLoadError
+from rlhf.models.minilm import minilm_path
+from rlhf.models.reward import RewardModel
+from rlhf.models.reward_scoring import Normalization
+from rlhf.models.tiny import TinyEncoderConfig, TinyModelConfig, tiny_causal_lm, tiny_encoder
+from rlhf.models.tokenizer import train_bpe_tokenizer
+from rlhf.train.loop import TrainResult, fit
+from rlhf.train.reward import RewardData, RewardTrainConfig, Say
+from rlhf.train.reward_eval import pairwise_report
+from rlhf.train.reward_objective import (
+    RewardObjective,
+    TokenizedComparison,
+    check_loss_for_data,
+    collate_tokens,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["build_reward_model", "train_transformer_reward", "training_texts"]
+
+TINY_VOCAB = 512
+
+
+def build_reward_model(
+    config: RewardTrainConfig, texts: Callable[[], list[str]], *, seed: int
+) -> RewardModel:
+    """A new reward model on `config.backbone`: a local path, `minilm`, or `tiny`.
+
+    `texts` gives the training text a `tiny` backbone's tokenizer is trained on.
+    """
+    pooling = None if config.pooling == "auto" else config.pooling
+    kwargs: dict[str, Any] = {"pooling": pooling, "max_length": config.max_length, "seed": seed}
+    if config.backbone == "minilm":
+        return RewardModel.from_backbone(minilm_path(), **kwargs)
+    if config.backbone != "tiny":
+        if not Path(config.backbone).exists():
+            raise ModelLoadError(
+                f"--backbone {config.backbone} does not exist: pass a local checkpoint directory "
+                "(a save_pretrained() output), `minilm` or `tiny`"
+            )
+        return RewardModel.from_backbone(config.backbone, **kwargs)
+    cache = None if config.cache_dir is None else config.cache_dir / "tokenizers"
+    tokenizer = train_bpe_tokenizer(texts(), vocab_size=TINY_VOCAB, cache_dir=cache)
+    shape = {"vocab_size": len(tokenizer), "max_positions": config.max_length, "seed": seed}
+    if config.tiny_arch == "bert":
+        return RewardModel(
+            tiny_encoder(TinyEncoderConfig(**shape), tokenizer=tokenizer), tokenizer, **kwargs
+        )
+    lm = tiny_causal_lm(TinyModelConfig(arch=config.tiny_arch, **shape), tokenizer=tokenizer)
+    backbone = lm.base_model  # the transformer without its LM head
+    if not isinstance(backbone, PreTrainedModel):
+        raise TypeError(f"unexpected base model {type(backbone).__name__}")
+    return RewardModel(backbone, tokenizer, **kwargs)
+
+
+def training_texts(comparisons: Sequence[Comparison]) -> Callable[[], list[str]]:
+    """The prompts and responses of `comparisons` as plain text, for a tokenizer to train on."""
+
+    def texts() -> list[str]:
+        out = [render_plain(c.prompt) for c in comparisons]
+        return out + [render_plain(r) for c in comparisons for r in c.responses]
+
+    return texts
+
+
+def _bootstrap(comparisons: list[Comparison], seed: int) -> list[Comparison]:
+    """A resample with replacement of the same size."""
+    rng = random.Random(seed)
+    return [comparisons[rng.randrange(len(comparisons))] for _ in comparisons]
+
+
+def _export(model: nn.Module, directory: Path) -> None:
+    if not isinstance(model, RewardModel):
+        raise TypeError(f"expected a RewardModel, got {type(model).__name__}")
+    model.save_pretrained(directory)
+
+
+def _normalize(output: Path, train: ComparisonIndex, samples: int, seed: int) -> RewardModel:
+    """Measure the trained model's raw reward statistics on training responses; store them."""
+    model = RewardModel.from_pretrained(output)
+    items = list(train.items)
+    random.Random(seed).shuffle(items)
+    items = items[:samples]
+    rows = [model.encode(prompt, response) for prompt, response in items]
+    reference = f"{len(rows)} training responses"
+    model.normalization = Normalization.fit(model.score_token_rows(rows), reference=reference)
+    model.card().write(output)
+    return model
+
+
+def _train_member(
+    config: RewardTrainConfig,
+    train: list[Comparison],
+    held_out: ComparisonIndex,
+    output: Path,
+    seed: int,
+    use_ties: bool,
+    resolved: Mapping[str, Any],
+) -> TrainResult:
+    model = build_reward_model(config, training_texts(train), seed=seed)
+    examples = [
+        TokenizedComparison(tuple(tuple(model.encode(c.prompt, r)) for r in c.responses), c)
+        for c in train
+    ]
+    held_rows = [model.encode(prompt, response) for prompt, response in held_out.items]
+
+    def evaluate(trained: nn.Module) -> dict[str, float]:
+        assert isinstance(trained, RewardModel)
+        return pairwise_report(trained.score_token_rows(held_rows)[:, 0], held_out)
+
+    return fit(
+        model,
+        RewardObjective(config.loss, use_ties),
+        examples,
+        partial(collate_tokens, pad_id=model.pad_id, loss=config.loss),
+        loop=replace(config.loop, seed=seed),
+        optim=config.optim,
+        output=output,
+        export=_export,
+        evaluate=evaluate if held_out.pairs > held_out.tie.count(True) else None,
+        config=resolved,
+    )
+
+
+def train_transformer_reward(
+    config: RewardTrainConfig, data: RewardData, say: Say, resolved: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Train one transformer reward model (or an ensemble of them); returns its summary."""
+    use_ties = check_loss_for_data(config.loss, data.train)
+    held_out = index_comparisons(data.held_out)
+    train_index = index_comparisons(data.train)
+    members: list[RewardModel] = []
+    results: list[TrainResult] = []
+    for k in range(config.ensemble):
+        seed = config.loop.seed + k
+        single = config.ensemble == 1
+        output = config.output if single else member_dir(config.output, k)
+        train = data.train if single else _bootstrap(data.train, seed)
+        result = _train_member(config, train, held_out, output, seed, use_ties, resolved)
+        members.append(_normalize(output, train_index, config.normalize_samples, seed))
+        results.append(result)
+        say(
+            f"trained {output} in {result.seconds:.1f} s ({result.steps} steps): {result.final_eval}"
+        )
+    scorer = members[0] if config.ensemble == 1 else RewardEnsemble(members)
+    if isinstance(scorer, RewardEnsemble):
+        scorer.save_card(config.output)
+    held = pairwise_report(scorer.score(*_columns(held_out), normalize=False), held_out)
+    return {
+        "steps": sum(r.steps for r in results),
+        "seconds": round(sum(r.seconds for r in results), 2),
+        "eval": held if held_out.pairs else {},
+        "normalization": scorer.normalization.to_json(),
+    }
+
+
+def _columns(index: ComparisonIndex) -> tuple[list[Any], list[Any]]:
+    return [p for p, _ in index.items], [r for _, r in index.items]
