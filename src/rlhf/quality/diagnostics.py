@@ -28,7 +28,7 @@ class Thresholds:
 
     alpha: float = 0.01
     """Significance level of every test."""
-    min_items: int = 20
+    min_items: int = 30
     """Fewest judgments a finding needs before it can be flagged."""
     position_effect: float = 0.1
     """Smallest |left rate - 0.5| worth flagging."""
