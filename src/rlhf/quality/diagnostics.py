@@ -75,6 +75,10 @@ def p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+def _kappa_text(kappa: float) -> str:
+    return "undefined" if math.isnan(kappa) else f"{kappa:.2f}"
+
+
 def _enough(n: int, limits: Thresholds) -> bool:
     return n >= limits.min_items
 
@@ -290,7 +294,7 @@ def spam(
     random_ = enough and kappa < limits.min_kappa and p >= limits.alpha
     verdict = (
         f"agrees with the consensus on {observed:.0%} of {n} items, {chance:.0%} expected by "
-        f"chance (kappa {kappa:.2f}, above chance: {p_text(p)})"
+        f"chance (kappa {_kappa_text(kappa)}, above chance: {p_text(p)})"
     )
     if reversed_:
         verdict += ": labels look reversed (adversarial, or the sides swapped)"

@@ -77,7 +77,7 @@ def fatigue(
     )
     steady = trend(agree)
     change_at = int(positions[compared][found.index]) if found.index >= 0 else None
-    flagged = found.p_value < limits.alpha
+    flagged = n >= limits.min_items and found.p_value < limits.alpha
     verdict = _fatigue_verdict(found.before, found.after, change_at, found.p_value, flagged)
     if timing:
         verdict += (
