@@ -137,7 +137,11 @@ def fit(
         atomic_write_text(output / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     metrics = (
         MetricsLogger(
-            output, resume_step=state.step, tensorboard=loop.tensorboard, wandb_project=loop.wandb
+            output,
+            resume_step=state.step,
+            tensorboard=loop.tensorboard,
+            wandb_project=loop.wandb,
+            config=dict(config) if config is not None else None,
         )
         if run.dist.is_main
         else None

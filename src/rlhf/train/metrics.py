@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from rlhf.data.files import atomic_write_text
 from rlhf.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -46,12 +47,12 @@ class MetricsLogger:
         wandb_project: str | None = None,
         config: dict[str, Any] | None = None,
     ) -> None:
-        self.path = output / METRICS_FILE
-        kept = [row for row in read_metrics(output) if row["step"] <= resume_step]
-        self.path.write_text("".join(json.dumps(row) + "\n" for row in kept))
-        self._file = self.path.open("a")
         self._tensorboard = _tensorboard_writer(output) if tensorboard else None
         self._wandb = _wandb_run(wandb_project, output, config) if wandb_project else None
+        self.path = output / METRICS_FILE
+        kept = [row for row in read_metrics(output) if row["step"] <= resume_step]
+        atomic_write_text(self.path, "".join(json.dumps(row) + "\n" for row in kept))
+        self._file = self.path.open("a")
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         row = {"step": step, **{k: _finite_or_none(v) for k, v in metrics.items()}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from torch import nn
 
 from rlhf.train import ConfigError, LoopConfig, OptimizerConfig, fit
 from rlhf.train.batches import BatchPlan
-from rlhf.train.metrics import read_metrics
+from rlhf.train.metrics import MissingExtraError, read_metrics
 
 Example = tuple[torch.Tensor, torch.Tensor]
 
@@ -153,3 +154,22 @@ def test_bad_settings_say_what_to_change(tmp_path: Path) -> None:
         train(tmp_path, batch_size=64)
     with pytest.raises(ConfigError, match="best_metric"):
         train(tmp_path, best_metric="eval/accuracy")
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path: Path) -> None:
+    train(tmp_path, precision="bf16", eval_every=0)
+    rows = read_metrics(tmp_path)
+    assert rows[-1]["train/loss"] < rows[0]["train/loss"]
+
+
+def test_tensorboard_events_are_written_when_asked(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    train(tmp_path, tensorboard=True, epochs=1)
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_wandb_without_its_package_says_how_to_install(tmp_path: Path) -> None:
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here")
+    with pytest.raises(MissingExtraError, match="pip install wandb"):
+        train(tmp_path, wandb="my-project")
