@@ -145,7 +145,10 @@ class EmbeddingRewardModel(VectorRewardModel):
         if card.settings.get("encoder_version") != minilm_version():
             logger.warning(
                 "%s was trained on embeddings of %s %s; %s is installed",
-                path, ENCODER_NAME, card.settings.get("encoder_version"), minilm_version(),
-            )  # fmt: skip
+                path,
+                ENCODER_NAME,
+                card.settings.get("encoder_version"),
+                minilm_version(),
+            )
         model = cls(heads, blocks=blocks, cache_dir=cache_dir, normalization=card.normalization)
         return model.to(device) if device else model

@@ -31,8 +31,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from rlhf.data.records import Text, render_plain
-from rlhf.data.tokenize import encode_completion
+from rlhf.data.tokenize import completion_ids, prompt_ids
 from rlhf.models.loading import ModelLoadError, load_encoder, load_tokenizer, save_model
+from rlhf.models.minilm import mean_pool
 from rlhf.models.reward_scoring import HeadScorer, Normalization, RewardCard
 
 logger = logging.getLogger(__name__)
@@ -105,21 +106,38 @@ class RewardModel(HeadScorer, nn.Module):
     def pad_id(self) -> int:
         return int(self.tokenizer.pad_token_id)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        """Rewards (B, 1) of token rows (B, T); `attention_mask` is 1 on real tokens."""
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        position_ids: Tensor | None = None,
+        read_positions: Tensor | None = None,
+    ) -> Tensor:
+        """Rewards (B, 1) of token rows (B, T); `attention_mask` (B, T) is 1 on real tokens.
+
+        Shared-prefix rows (decoders): `attention_mask` is (B, 1, T, T) boolean (True: may
+        attend), `position_ids` (B, T), and `read_positions` (M,) the flat indexes into B * T of
+        the tokens to read; the rewards are then (M, 1).
+        """
         kwargs: dict[str, Tensor] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if self.pooling == "last":  # positions from the mask: left padding reads the same
-            kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            kwargs["position_ids"] = (
+                position_ids
+                if position_ids is not None
+                else (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            )
         hidden = self.backbone(**kwargs).last_hidden_state  # (B, T, D)
-        mask = attention_mask.to(hidden.dtype)
-        if self.pooling == "last":
+        if read_positions is not None:
+            pooled = hidden.reshape(-1, hidden.shape[-1])[read_positions]  # (M, D)
+        elif self.pooling == "last":
             # index of the last 1 in each row, whichever side the padding is on
+            mask = attention_mask.to(hidden.dtype)
             last = mask.shape[1] - 1 - mask.flip(-1).argmax(-1)  # (B,)
             pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
         elif self.pooling == "cls":
             pooled = hidden[:, 0]
         else:
-            pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+            pooled = mean_pool(hidden, attention_mask)
         return self.head(pooled.to(self.head.weight.dtype))  # type: ignore[no-any-return]
 
     def encode(self, prompt: Text, response: Text) -> list[int]:
@@ -133,15 +151,28 @@ class RewardModel(HeadScorer, nn.Module):
                 max_length=self.max_length,
             )
             return list(encoded["input_ids"])
+        head, (tail,) = self.encode_shared(prompt, [response])
+        return head + tail
+
+    def encode_shared(
+        self, prompt: Text, responses: Sequence[Text]
+    ) -> tuple[list[int], list[list[int]]]:
+        """Decoders: the prompt's ids and each response's ids after it (ending with eos).
+
+        As `rlhf.data.tokenize.encode_completion` truncates: too long, a response keeps its start
+        and the prompt loses its start, until the prompt and the longest response fit
+        `max_length`; the prompt is the same for every response, so they can share it.
+        """
         if getattr(self.tokenizer, "chat_template", None) is None:
-            prompt, response = render_plain(prompt), render_plain(response)
+            prompt, responses = render_plain(prompt), [render_plain(r) for r in responses]
         if isinstance(prompt, str) and prompt:
             prompt = prompt + "\n\n"
-        return list(
-            encode_completion(
-                self.tokenizer, prompt, response, max_length=self.max_length
-            ).input_ids
-        )
+        head = prompt_ids(self.tokenizer, prompt)
+        tails = [completion_ids(self.tokenizer, prompt, r) for r in responses]
+        limit = max(1, self.max_length - min(len(head), self.max_length // 2))
+        tails = [tail[:limit] for tail in tails]
+        room = self.max_length - max(len(tail) for tail in tails)
+        return (head[len(head) - room :] if room > 0 else []), tails
 
     @torch.no_grad()
     def raw_scores(
@@ -173,8 +204,10 @@ class RewardModel(HeadScorer, nn.Module):
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Write backbone, tokenizer, head and card to `directory` (created if missing)."""
         path = save_model(self.backbone, self.tokenizer, directory)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()},
-                  path / HEAD_FILE)  # fmt: skip
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()},
+            path / HEAD_FILE,
+        )
         self.card().write(path)
         return path
 

@@ -100,9 +100,13 @@ def fit_heads(
     )
     units = _weighted_units(batch)
     optimizer = torch.optim.LBFGS(
-        parameters, max_iter=max_iterations, line_search_fn="strong_wolfe", tolerance_grad=1e-7,
-        tolerance_change=1e-10, history_size=20,
-    )  # fmt: skip
+        parameters,
+        max_iter=max_iterations,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-7,
+        tolerance_change=1e-10,
+        history_size=20,
+    )
     calls = 0
 
     def closure() -> Tensor:

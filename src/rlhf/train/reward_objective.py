@@ -17,6 +17,7 @@ weights give each head of an ensemble its own resample of the data).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ __all__ = [
     "RewardLossConfig",
     "RewardObjective",
     "TokenizedComparison",
+    "collate_shared_prefix",
     "collate_tokens",
     "comparison_loss",
     "index_batch",
@@ -108,7 +110,10 @@ class TokenizedComparison:
     """A comparison whose responses are already token ids (the examples of `fit`)."""
 
     rows: tuple[tuple[int, ...], ...]
+    """Prompt and response ids, one row per response."""
     comparison: Comparison
+    prompt_length: int | None = None
+    """How many leading ids every row shares (the prompt), for `collate_shared_prefix`."""
 
 
 def index_batch(
@@ -160,6 +165,60 @@ def collate_tokens(
     return RewardBatch(inputs=pad_token_ids(rows, pad_id), **indexes)
 
 
+def collate_shared_prefix(
+    examples: Sequence[TokenizedComparison], pad_id: int, loss: RewardLossConfig
+) -> RewardBatch:
+    """A batch with one row per comparison: its prompt once, then each response after it.
+
+    Each response attends to the prompt and, causally, to itself only, and its positions continue
+    from the prompt's end, so a decoder computes for it exactly what it computes for the prompt
+    followed by that response alone; the prompt is computed once instead of K times. The reward is
+    read at each response's last token (`read_positions`). Decoders only: an encoder's prompt
+    tokens would attend to the responses.
+    """
+    lengths = []
+    for example in examples:
+        if example.prompt_length is None:
+            raise ValueError("collate_shared_prefix needs TokenizedComparison.prompt_length")
+        lengths.append(
+            example.prompt_length + sum(len(r) - example.prompt_length for r in example.rows)
+        )
+    size, width = len(examples), max(lengths)
+    ids = torch.full((size, width), pad_id, dtype=torch.long)
+    positions = torch.zeros((size, width), dtype=torch.long)
+    branch = torch.full(
+        (size, width), -1, dtype=torch.long
+    )  # -1 padding, 0 prompt, k + 1 response k
+    read: list[int] = []
+    for b, example in enumerate(examples):
+        shared = example.prompt_length or 0
+        ids[b, :shared] = torch.tensor(example.rows[0][:shared], dtype=torch.long)
+        positions[b, :shared] = torch.arange(shared)
+        branch[b, :shared] = 0
+        start = shared
+        for k, row in enumerate(example.rows):
+            tail = row[shared:]
+            end = start + len(tail)
+            ids[b, start:end] = torch.tensor(tail, dtype=torch.long)
+            positions[b, start:end] = torch.arange(shared, shared + len(tail))
+            branch[b, start:end] = k + 1
+            read.append(b * width + end - 1)
+            start = end
+    causal = torch.ones((width, width), dtype=torch.bool).tril()  # (T, T)
+    query, key = branch[:, :, None], branch[:, None, :]  # (B, T, 1), (B, 1, T)
+    visible = ((key == query) | (key == 0)) & (key >= 0) & (query >= 0) & causal
+    visible |= torch.eye(width, dtype=torch.bool)  # padding attends to itself: finite softmax rows
+    offsets = list(itertools.accumulate((len(e.rows) for e in examples), initial=0))[:-1]
+    indexes = index_batch([e.comparison for e in examples], offsets, loss)
+    inputs = {
+        "input_ids": ids,
+        "attention_mask": visible[:, None],  # (B, 1, T, T)
+        "position_ids": positions,
+        "read_positions": torch.tensor(read, dtype=torch.long),
+    }
+    return RewardBatch(inputs=inputs, **indexes)
+
+
 def _weighted_sum(values: Tensor, weights: Tensor | None) -> Tensor:
     """Sum over units of `values` (U, K) weighted per unit and head, averaged over heads."""
     if weights is not None:
@@ -179,9 +238,13 @@ def comparison_loss(
     margin = batch.margin[:, None].to(rewards.dtype)
     if use_ties:
         pair_losses, pair_metrics = davidson_loss(
-            chosen, rejected, batch.tie[:, None], log_nu=math.log(loss.tie_nu), margin=margin,
+            chosen,
+            rejected,
+            batch.tie[:, None],
+            log_nu=math.log(loss.tie_nu),
+            margin=margin,
             reduction="none",
-        )  # fmt: skip
+        )
     else:
         pair_losses, pair_metrics = bradley_terry_loss(
             chosen, rejected, margin=margin, label_smoothing=loss.label_smoothing, reduction="none"

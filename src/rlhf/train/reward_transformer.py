@@ -36,6 +36,7 @@ from rlhf.train.reward_objective import (
     RewardObjective,
     TokenizedComparison,
     check_loss_for_data,
+    collate_shared_prefix,
     collate_tokens,
 )
 
@@ -94,6 +95,16 @@ def _bootstrap(comparisons: list[Comparison], seed: int) -> list[Comparison]:
     return [comparisons[rng.randrange(len(comparisons))] for _ in comparisons]
 
 
+def _tokenize(model: RewardModel, comparison: Comparison) -> TokenizedComparison:
+    """Token rows of a comparison's responses; for decoders, with the prompt they share."""
+    if model.pooling != "last":
+        rows = tuple(tuple(model.encode(comparison.prompt, r)) for r in comparison.responses)
+        return TokenizedComparison(rows, comparison)
+    head, tails = model.encode_shared(comparison.prompt, comparison.responses)
+    rows = tuple(tuple(head + tail) for tail in tails)
+    return TokenizedComparison(rows, comparison, prompt_length=len(head))
+
+
 def _export(model: nn.Module, directory: Path) -> None:
     if not isinstance(model, RewardModel):
         raise TypeError(f"expected a RewardModel, got {type(model).__name__}")
@@ -123,10 +134,10 @@ def _train_member(
     resolved: Mapping[str, Any],
 ) -> TrainResult:
     model = build_reward_model(config, training_texts(train), seed=seed)
-    examples = [
-        TokenizedComparison(tuple(tuple(model.encode(c.prompt, r)) for r in c.responses), c)
-        for c in train
-    ]
+    examples = [_tokenize(model, c) for c in train]
+    # decoders compute each prompt once, shared by its responses; encoders need a row each
+    shared = model.pooling == "last"
+    collate = collate_shared_prefix if shared else collate_tokens
     held_rows = [model.encode(prompt, response) for prompt, response in held_out.items]
 
     def evaluate(trained: nn.Module) -> dict[str, float]:
@@ -137,7 +148,7 @@ def _train_member(
         model,
         RewardObjective(config.loss, use_ties),
         examples,
-        partial(collate_tokens, pad_id=model.pad_id, loss=config.loss),
+        partial(collate, pad_id=model.pad_id, loss=config.loss),
         loop=replace(config.loop, seed=seed),
         optim=config.optim,
         output=output,

@@ -78,9 +78,13 @@ def train_vector_reward(
     atomic_write_text(config.output / CONFIG_FILE, json.dumps(resolved, indent=2) + "\n")
     with MetricsLogger(config.output, resume_step=0) as metrics:
         result = fit_heads(
-            model, batch, config.loss, use_ties=use_ties, l2=config.head_l2,
+            model,
+            batch,
+            config.loss,
+            use_ties=use_ties,
+            l2=config.head_l2,
             on_iteration=lambda step, loss: metrics.log(step, {"train/objective": loss}),
-        )  # fmt: skip
+        )
         held_out = index_comparisons(data.held_out)
         report = pairwise_report(model.score(*_columns(held_out), normalize=False), held_out)
         final = {f"train/{k}": v for k, v in result.metrics.items()}

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
 
 from rlhf.data.comparisons import ComparedPair, Comparison
 from rlhf.models.feature_reward import FeatureRewardModel
+from rlhf.models.reward import RewardModel
 from rlhf.ops.reward_losses import bradley_terry_loss, davidson_loss, plackett_luce_loss
 from rlhf.train.reward_heads import bootstrap_weights, fit_heads, vector_batch
 from rlhf.train.reward_objective import (
     RewardLossConfig,
     TokenizedComparison,
+    collate_shared_prefix,
     collate_tokens,
     comparison_loss,
     index_batch,
@@ -77,9 +80,12 @@ def test_ties_use_davidson_or_are_dropped() -> None:
     rewards = rewards_for(m)
     total, _ = comparison_loss(rewards, batch, loss, use_ties=True)
     expected, _ = davidson_loss(
-        rewards[[0, 2], 0], rewards[[1, 3], 0], torch.tensor([False, True]), log_nu=math.log(2.0),
+        rewards[[0, 2], 0],
+        rewards[[1, 3], 0],
+        torch.tensor([False, True]),
+        log_nu=math.log(2.0),
         reduction="sum",
-    )  # fmt: skip
+    )
     assert total.item() == pytest.approx(expected.item())
     dropped, _ = batch_of([PAIR, TIE], RewardLossConfig(ties="drop"))
     assert dropped.units == 1
@@ -162,3 +168,27 @@ def test_full_batch_fit_reaches_the_logistic_regression_optimum() -> None:
     objective.backward()  # type: ignore[no-untyped-call]
     assert model.heads_module.w1.grad is not None
     assert model.heads_module.w1.grad.abs().max().item() < 1e-4
+
+
+def test_shared_prefix_rows_compute_what_separate_rows_do(tokenizer: Any, causal_lm: Any) -> None:
+    model = RewardModel(causal_lm.base_model, tokenizer, max_length=64)
+    examples = []
+    for prompt, responses in [
+        ("What is 3 plus 4?", [" 3 plus 4 is 7.", " 8.", " It is 7, since 3 plus 4 is 7."]),
+        ("What is 1 plus 1?", [" 2.", " 1 plus 1 is 3."]),
+    ]:
+        head, tails = model.encode_shared(prompt, responses)
+        pairs = (ComparedPair(0, 1),)
+        rows = tuple(tuple(head + tail) for tail in tails)
+        examples.append(
+            TokenizedComparison(rows, Comparison(prompt, tuple(responses), pairs), len(head))
+        )
+        assert list(rows[0]) == model.encode(prompt, responses[0])
+    shared = collate_shared_prefix(examples, model.pad_id, RewardLossConfig())
+    separate = collate_tokens(examples, model.pad_id, RewardLossConfig())
+    assert shared.inputs["input_ids"].numel() < separate.inputs["input_ids"].numel()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model(**shared.inputs), model(**separate.inputs), atol=1e-5, rtol=1e-5
+        )
+    assert shared.better.tolist() == separate.better.tolist() == [0, 3]
