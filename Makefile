@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check $(WHEELS)
-LINTED := src tests $(wildcard benchmarks)
+LINTED := src tests $(wildcard benchmarks examples)
 
 .PHONY: install demo test check fast-test clean
 
