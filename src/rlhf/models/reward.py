@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -108,17 +108,36 @@ class RewardModel(HeadScorer, nn.Module):
 
     def forward(
         self,
-        input_ids: Tensor,
-        attention_mask: Tensor,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
         position_ids: Tensor | None = None,
         read_positions: Tensor | None = None,
+        *,
+        chunks: Sequence[Mapping[str, Tensor]] = (),
+        order: Tensor | None = None,
     ) -> Tensor:
         """Rewards (B, 1) of token rows (B, T); `attention_mask` (B, T) is 1 on real tokens.
 
         Shared-prefix rows (decoders): `attention_mask` is (B, 1, T, T) boolean (True: may
         attend), `position_ids` (B, T), and `read_positions` (M,) the flat indexes into B * T of
-        the tokens to read; the rewards are then (M, 1).
+        the tokens to read; the rewards are then (M, 1). With `chunks` (each a dict of the
+        arguments above), every chunk runs in turn and the concatenated rewards are returned in
+        `order` (`rlhf.train.reward_collate`).
         """
+        if chunks:
+            rewards = torch.cat([self._rows(**chunk) for chunk in chunks])
+            return rewards if order is None else rewards[order]
+        if input_ids is None or attention_mask is None:
+            raise ValueError("RewardModel.forward needs input_ids and attention_mask, or chunks")
+        return self._rows(input_ids, attention_mask, position_ids, read_positions)
+
+    def _rows(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        position_ids: Tensor | None = None,
+        read_positions: Tensor | None = None,
+    ) -> Tensor:
         kwargs: dict[str, Tensor] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if self.pooling == "last":  # positions from the mask: left padding reads the same
             kwargs["position_ids"] = (
@@ -172,7 +191,7 @@ class RewardModel(HeadScorer, nn.Module):
         limit = max(1, self.max_length - min(len(head), self.max_length // 2))
         tails = [tail[:limit] for tail in tails]
         room = self.max_length - max(len(tail) for tail in tails)
-        return (head[len(head) - room :] if room > 0 else []), tails
+        return (head[max(0, len(head) - room) :] if room > 0 else []), tails
 
     @torch.no_grad()
     def raw_scores(

@@ -70,6 +70,10 @@ class RewardTrainConfig:
     first token (encoders); auto picks last for decoders and mean for encoders."""
     max_length: int = 512
     """Longest prompt + response in tokens; longer ones lose the prompt's start first."""
+    chunk_tokens: int = 1024
+    """Padded tokens per forward pass: a micro-batch's rows run longest first in chunks of at
+    most this many, so short rows are not padded to the longest and memory stays bounded (on
+    CPUs ~1024 is fastest; raise it on GPUs, which want larger matrices)."""
     ensemble: int = 1
     """K >= 2 trains an ensemble of K (heads or models), each on its own bootstrap resample, so
     scores come with a standard deviation."""
@@ -79,7 +83,7 @@ class RewardTrainConfig:
     """For --kind features: comma-separated numeric features."""
     head_hidden: int = 0
     """For embedding/features: hidden width of an MLP head; 0 is a linear head."""
-    head_l2: float = 1e-3
+    head_l2: float = 1e-2
     """For embedding/features: L2 penalty on the head's weights (full-batch fit)."""
     eval_fraction: float = 0.1
     """Share of prompts held out for evaluation (all comparisons of a prompt go together)."""
@@ -105,6 +109,8 @@ class RewardTrainConfig:
             raise ValueError(f"--eval-fraction must lie in [0, 1), got {self.eval_fraction}")
         if self.max_length < 8:
             raise ValueError(f"--max-length must be at least 8 tokens, got {self.max_length}")
+        if self.chunk_tokens < 1:
+            raise ValueError(f"--chunk-tokens must be >= 1, got {self.chunk_tokens}")
         if self.head_hidden < 0 or self.head_l2 < 0 or self.normalize_samples < 2:
             raise ValueError("--head-hidden and --head-l2 must be >= 0, --normalize-samples >= 2")
         for name, chosen, known in (

@@ -1,8 +1,8 @@
 """The reward-model objective: comparisons in, one forward pass over their responses, a loss out.
 
-A batch holds the M distinct responses of its comparisons and, by index into them, the pairs and
-rankings to learn from; the model scores each response once (a ranking of K responses costs K
-forward passes, not K(K-1)/2). The loss is a sum over units, as the training loop wants:
+A batch holds the M responses of its comparisons (as token rows, `rlhf.train.reward_collate`, or
+as feature vectors) and, by index into them, the pairs and rankings to learn from; the model scores
+each response once (a ranking of K responses costs K forward passes, not K(K-1)/2). The loss is a sum over units, as the training loop wants:
 
 - a pair is one unit: Bradley-Terry (`bradley_terry_loss`), or Davidson (`davidson_loss`) when the
   data has ties and `ties = "davidson"`, with an optional margin from the annotated strength;
@@ -17,11 +17,10 @@ weights give each head of an ensemble its own resample of the data).
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -29,7 +28,6 @@ from torch import Tensor, nn
 from rlhf.data.comparisons import Comparison
 from rlhf.data.records import MAX_STRENGTH, MIN_STRENGTH
 from rlhf.errors import UserError
-from rlhf.models.reward import pad_token_ids
 from rlhf.ops.reward_losses import (
     bradley_terry_loss,
     davidson_loss,
@@ -41,9 +39,6 @@ __all__ = [
     "RewardBatch",
     "RewardLossConfig",
     "RewardObjective",
-    "TokenizedComparison",
-    "collate_shared_prefix",
-    "collate_tokens",
     "comparison_loss",
     "index_batch",
 ]
@@ -88,8 +83,9 @@ class RewardLossConfig:
 class RewardBatch:
     """Model inputs for M responses, and the comparisons among them by index."""
 
-    inputs: dict[str, Tensor]
-    """What the model's forward takes: input_ids and attention_mask (M, T), or features (M, D)."""
+    inputs: dict[str, Any]
+    """What the model's forward takes to give rewards (M, K): token rows, chunks of them
+    (`rlhf.train.reward_collate`), or features (M, D)."""
     better: Tensor  # (P,) long, into the M responses
     worse: Tensor  # (P,) long
     tie: Tensor  # (P,) bool
@@ -103,17 +99,6 @@ class RewardBatch:
     def units(self) -> int:
         stages = (self.order_mask.sum(-1) - 1).clamp(min=0).sum()
         return int(self.better.numel() + int(stages))
-
-
-@dataclass(frozen=True)
-class TokenizedComparison:
-    """A comparison whose responses are already token ids (the examples of `fit`)."""
-
-    rows: tuple[tuple[int, ...], ...]
-    """Prompt and response ids, one row per response."""
-    comparison: Comparison
-    prompt_length: int | None = None
-    """How many leading ids every row shares (the prompt), for `collate_shared_prefix`."""
 
 
 def index_batch(
@@ -150,73 +135,6 @@ def index_batch(
         "orders": order_rows,
         "order_mask": order_mask,
     }
-
-
-def collate_tokens(
-    examples: Sequence[TokenizedComparison], pad_id: int, loss: RewardLossConfig
-) -> RewardBatch:
-    """A batch of tokenized comparisons: every response once, right-padded to the longest."""
-    rows: list[tuple[int, ...]] = []
-    offsets = []
-    for example in examples:
-        offsets.append(len(rows))
-        rows.extend(example.rows)
-    indexes = index_batch([e.comparison for e in examples], offsets, loss)
-    return RewardBatch(inputs=pad_token_ids(rows, pad_id), **indexes)
-
-
-def collate_shared_prefix(
-    examples: Sequence[TokenizedComparison], pad_id: int, loss: RewardLossConfig
-) -> RewardBatch:
-    """A batch with one row per comparison: its prompt once, then each response after it.
-
-    Each response attends to the prompt and, causally, to itself only, and its positions continue
-    from the prompt's end, so a decoder computes for it exactly what it computes for the prompt
-    followed by that response alone; the prompt is computed once instead of K times. The reward is
-    read at each response's last token (`read_positions`). Decoders only: an encoder's prompt
-    tokens would attend to the responses.
-    """
-    lengths = []
-    for example in examples:
-        if example.prompt_length is None:
-            raise ValueError("collate_shared_prefix needs TokenizedComparison.prompt_length")
-        lengths.append(
-            example.prompt_length + sum(len(r) - example.prompt_length for r in example.rows)
-        )
-    size, width = len(examples), max(lengths)
-    ids = torch.full((size, width), pad_id, dtype=torch.long)
-    positions = torch.zeros((size, width), dtype=torch.long)
-    branch = torch.full(
-        (size, width), -1, dtype=torch.long
-    )  # -1 padding, 0 prompt, k + 1 response k
-    read: list[int] = []
-    for b, example in enumerate(examples):
-        shared = example.prompt_length or 0
-        ids[b, :shared] = torch.tensor(example.rows[0][:shared], dtype=torch.long)
-        positions[b, :shared] = torch.arange(shared)
-        branch[b, :shared] = 0
-        start = shared
-        for k, row in enumerate(example.rows):
-            tail = row[shared:]
-            end = start + len(tail)
-            ids[b, start:end] = torch.tensor(tail, dtype=torch.long)
-            positions[b, start:end] = torch.arange(shared, shared + len(tail))
-            branch[b, start:end] = k + 1
-            read.append(b * width + end - 1)
-            start = end
-    causal = torch.ones((width, width), dtype=torch.bool).tril()  # (T, T)
-    query, key = branch[:, :, None], branch[:, None, :]  # (B, T, 1), (B, 1, T)
-    visible = ((key == query) | (key == 0)) & (key >= 0) & (query >= 0) & causal
-    visible |= torch.eye(width, dtype=torch.bool)  # padding attends to itself: finite softmax rows
-    offsets = list(itertools.accumulate((len(e.rows) for e in examples), initial=0))[:-1]
-    indexes = index_batch([e.comparison for e in examples], offsets, loss)
-    inputs = {
-        "input_ids": ids,
-        "attention_mask": visible[:, None],  # (B, 1, T, T)
-        "position_ids": positions,
-        "read_positions": torch.tensor(read, dtype=torch.long),
-    }
-    return RewardBatch(inputs=inputs, **indexes)
 
 
 def _weighted_sum(values: Tensor, weights: Tensor | None) -> Tensor:

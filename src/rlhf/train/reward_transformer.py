@@ -31,14 +31,9 @@ from rlhf.models.tiny import TinyEncoderConfig, TinyModelConfig, tiny_causal_lm,
 from rlhf.models.tokenizer import train_bpe_tokenizer
 from rlhf.train.loop import TrainResult, fit
 from rlhf.train.reward import RewardData, RewardTrainConfig, Say
+from rlhf.train.reward_collate import TokenizedComparison, collate_shared_prefix, collate_tokens
 from rlhf.train.reward_eval import pairwise_report
-from rlhf.train.reward_objective import (
-    RewardObjective,
-    TokenizedComparison,
-    check_loss_for_data,
-    collate_shared_prefix,
-    collate_tokens,
-)
+from rlhf.train.reward_objective import RewardObjective, check_loss_for_data
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +143,7 @@ def _train_member(
         model,
         RewardObjective(config.loss, use_ties),
         examples,
-        partial(collate, pad_id=model.pad_id, loss=config.loss),
+        partial(collate, pad_id=model.pad_id, loss=config.loss, max_tokens=config.chunk_tokens),
         loop=replace(config.loop, seed=seed),
         optim=config.optim,
         output=output,

@@ -10,6 +10,7 @@ import torch
 from transformers import PreTrainedTokenizerFast
 
 from rlhf.data import Message
+from rlhf.data.tokenize import encode_completion
 from rlhf.models import (
     ModelLoadError,
     TinyEncoderConfig,
@@ -145,3 +146,17 @@ def test_loader_errors_say_what_is_wrong(tmp_path: Path) -> None:
     (tmp_path / "broken" / CARD_FILE).write_text("{")
     with pytest.raises(ModelLoadError, match="not a valid reward model card"):
         load_reward_model(tmp_path / "broken")
+
+
+@pytest.mark.parametrize("max_length", [12, 20, 64])
+def test_decoder_tokenizes_and_truncates_as_the_policy_trainers_do(
+    tokenizer: PreTrainedTokenizerFast, max_length: int
+) -> None:
+    model = decoder_model(tokenizer)
+    model.max_length = max_length
+    prompt, response = "The cat likes the river. " * 3, "green apples! " * 4
+    expected = encode_completion(tokenizer, prompt + "\n\n", response, max_length=max_length)
+    assert model.encode(prompt, response) == list(expected.input_ids)
+    head, tails = model.encode_shared(prompt, [response, "a dog"])
+    assert head + tails[0] == list(expected.input_ids)  # the longest response sets the cut
+    assert all(len(head) + len(tail) <= max_length for tail in tails)

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import pytest
 import torch
 
 from rlhf.data.comparisons import ComparedPair, Comparison
 from rlhf.models.feature_reward import FeatureRewardModel
-from rlhf.models.reward import RewardModel
 from rlhf.ops.reward_losses import bradley_terry_loss, davidson_loss, plackett_luce_loss
 from rlhf.train.reward_heads import bootstrap_weights, fit_heads, vector_batch
 from rlhf.train.reward_objective import (
     RewardLossConfig,
-    TokenizedComparison,
-    collate_shared_prefix,
-    collate_tokens,
     comparison_loss,
     index_batch,
 )
@@ -103,18 +98,6 @@ def test_margin_grows_with_strength_and_centering_adds_the_penalty() -> None:
     assert metrics["loss/centering"].item() == pytest.approx(((c + r) ** 2).item())
 
 
-def test_collate_pads_every_response_once() -> None:
-    examples = [
-        TokenizedComparison(((1, 2, 3), (4,), (5, 6), (7,)), RANKING),
-        TokenizedComparison(((8, 9), (10,)), PAIR),
-    ]
-    batch = collate_tokens(examples, pad_id=0, loss=RewardLossConfig())
-    assert batch.inputs["input_ids"].shape == (6, 3)
-    assert batch.inputs["attention_mask"].sum().item() == 10
-    assert batch.better.tolist()[-1] == 4
-    assert batch.worse.tolist()[-1] == 5
-
-
 def test_index_batch_offsets_each_comparison() -> None:
     indexes = index_batch([PAIR, PAIR], [0, 7], RewardLossConfig())
     assert indexes["better"].tolist() == [0, 7]
@@ -168,27 +151,3 @@ def test_full_batch_fit_reaches_the_logistic_regression_optimum() -> None:
     objective.backward()  # type: ignore[no-untyped-call]
     assert model.heads_module.w1.grad is not None
     assert model.heads_module.w1.grad.abs().max().item() < 1e-4
-
-
-def test_shared_prefix_rows_compute_what_separate_rows_do(tokenizer: Any, causal_lm: Any) -> None:
-    model = RewardModel(causal_lm.base_model, tokenizer, max_length=64)
-    examples = []
-    for prompt, responses in [
-        ("What is 3 plus 4?", [" 3 plus 4 is 7.", " 8.", " It is 7, since 3 plus 4 is 7."]),
-        ("What is 1 plus 1?", [" 2.", " 1 plus 1 is 3."]),
-    ]:
-        head, tails = model.encode_shared(prompt, responses)
-        pairs = (ComparedPair(0, 1),)
-        rows = tuple(tuple(head + tail) for tail in tails)
-        examples.append(
-            TokenizedComparison(rows, Comparison(prompt, tuple(responses), pairs), len(head))
-        )
-        assert list(rows[0]) == model.encode(prompt, responses[0])
-    shared = collate_shared_prefix(examples, model.pad_id, RewardLossConfig())
-    separate = collate_tokens(examples, model.pad_id, RewardLossConfig())
-    assert shared.inputs["input_ids"].numel() < separate.inputs["input_ids"].numel()
-    with torch.no_grad():
-        torch.testing.assert_close(
-            model(**shared.inputs), model(**separate.inputs), atol=1e-5, rtol=1e-5
-        )
-    assert shared.better.tolist() == separate.better.tolist() == [0, 3]

@@ -1,0 +1,130 @@
+"""The real `rlhf train reward`, `rlhf reward score` and `rlhf reward eval`, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlhf.data import Ranking, write_records
+from rlhf.demo.task import gold_pairs, make_prompts
+
+RLHF = [sys.executable, "-m", "rlhf"]
+
+
+def rlhf(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*RLHF, *map(str, args)], capture_output=True, text=True, check=False)
+
+
+def last_json(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "pairs.jsonl"
+    write_records(gold_pairs(make_prompts(200, seed=1), seed=1), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(pairs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("runs") / "features"
+    result = rlhf("train", "reward", "--data", pairs, "--kind", "features", "--ensemble", "3",
+                  "--output", output, "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = last_json(result)
+    assert summary["ok"] is True
+    return output
+
+
+def test_train_reward_tiny_transformer_then_eval(pairs: Path, tmp_path: Path) -> None:
+    output = tmp_path / "tiny"
+    result = rlhf("train", "reward", "--data", pairs, "--backbone", "tiny", "--output", output,
+                  "--max-length", "48", "--loop.max-steps", "4", "--loop.batch-size", "8",
+                  "--cache-dir", tmp_path / "cache", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = last_json(result)
+    assert summary["steps"] == 4
+    assert {"accuracy", "ece", "pairs"} <= set(summary["eval"])  # type: ignore[arg-type]
+    assert (output / "rlhf_config.json").is_file()
+    assert (output / "metrics.jsonl").is_file()
+    evaluated = rlhf("reward", "eval", "--model", output, "--data", pairs, "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert list(last_json(evaluated))[:3] == ["accuracy", "pairs", "ece"]
+
+
+def test_score_writes_one_line_per_record_with_the_ensemble_spread(
+    model: Path, pairs: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scores.jsonl"
+    result = rlhf("reward", "score", "--model", model, "--data", pairs, "--out", out, "--json")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 200
+    assert all(len(r["rewards"]) == 2 and len(r["std"]) == 2 for r in rows)
+    assert last_json(result)["responses"] == 400
+
+
+def test_eval_on_held_out_prompts_prints_accuracy_pairs_ece_last(model: Path, pairs: Path) -> None:
+    result = rlhf(
+        "reward", "eval", "--model", model, "--data", pairs, "--held-out", "0.1", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    summary = last_json(result)
+    assert list(summary)[:3] == ["accuracy", "pairs", "ece"]
+    assert 0.5 < float(summary["accuracy"]) <= 1.0  # type: ignore[arg-type]
+    assert 0 < float(summary["pairs"]) < 40  # type: ignore[arg-type]
+
+
+def test_eval_scores_rankings_in_one_pass(model: Path, tmp_path: Path) -> None:
+    rankings = tmp_path / "rankings.jsonl"
+    write_records(
+        [
+            Ranking(
+                prompt="What is 2 plus 3?",
+                responses=(
+                    "The answer is 5.",
+                    "Ugh, obviously The answer is 6.",
+                    "The answer is 6.",
+                ),
+                ranks=(1, 3, 2),
+            )
+        ],
+        rankings,
+    )
+    result = rlhf("reward", "eval", "--model", model, "--data", rankings, "--json")
+    assert result.returncode == 0, result.stderr
+    assert last_json(result)["pairs"] == 3
+
+
+def test_invalid_data_stops_training_with_the_report(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "p", "chosen": "same", "rejected": "same"}\n')
+    result = rlhf(
+        "train", "reward", "--data", bad, "--kind", "features", "--output", tmp_path / "out"
+    )
+    assert result.returncode == 1
+    assert "bad.jsonl:1" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_backbone_and_missing_model_say_so(pairs: Path, tmp_path: Path) -> None:
+    result = rlhf(
+        "train",
+        "reward",
+        "--data",
+        pairs,
+        "--backbone",
+        tmp_path / "nope",
+        "--output",
+        tmp_path / "o",
+    )
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr
+    result = rlhf("reward", "score", "--model", tmp_path / "nope", "--data", pairs)
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr
