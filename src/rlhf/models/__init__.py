@@ -6,10 +6,17 @@
   seeded models in memory from a `transformers` config.
 - `tokenizer`: `train_bpe_tokenizer` trains a byte-level BPE tokenizer on given text, with a chat
   template, and caches it on disk.
+- reward models (docs/reward-models.md): `RewardModel` (a backbone and a scalar head, `reward`),
+  `EmbeddingRewardModel` (frozen MiniLM embeddings, `embedding_reward`), `FeatureRewardModel`
+  (numeric features, `feature_reward`), `RewardEnsemble` (`ensemble`); `load_reward_model` reads
+  any of them; each `score`s (prompt, response) pairs (`reward_scoring.RewardScorer`).
 
 Nothing here touches the network.
 """
 
+from rlhf.models.embedding_reward import EmbeddingRewardModel
+from rlhf.models.ensemble import RewardEnsemble
+from rlhf.models.feature_reward import FeatureRewardModel
 from rlhf.models.loading import (
     ModelLoadError,
     load_causal_lm,
@@ -17,6 +24,9 @@ from rlhf.models.loading import (
     load_tokenizer,
     save_model,
 )
+from rlhf.models.reward import RewardModel
+from rlhf.models.reward_loader import load_reward_model
+from rlhf.models.reward_scoring import Normalization, RewardScorer, UncertainRewardScorer
 from rlhf.models.tiny import TinyEncoderConfig, TinyModelConfig, tiny_causal_lm, tiny_encoder
 from rlhf.models.tokenizer import (
     CHAT_TEMPLATE,
@@ -32,11 +42,19 @@ __all__ = [
     "DEFAULT_SPECIAL_TOKENS",
     "EOS_TOKEN",
     "PAD_TOKEN",
+    "EmbeddingRewardModel",
+    "FeatureRewardModel",
     "ModelLoadError",
+    "Normalization",
+    "RewardEnsemble",
+    "RewardModel",
+    "RewardScorer",
     "TinyEncoderConfig",
     "TinyModelConfig",
+    "UncertainRewardScorer",
     "load_causal_lm",
     "load_encoder",
+    "load_reward_model",
     "load_tokenizer",
     "save_model",
     "tiny_causal_lm",
