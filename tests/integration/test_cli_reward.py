@@ -1,25 +1,48 @@
-"""The real `rlhf train reward`, `rlhf reward score` and `rlhf reward eval`, run as a user runs them."""
+"""The real `rlhf train reward`, `rlhf reward score` and `rlhf reward eval`: exit codes, output.
+
+One test runs the command as a subprocess, as a user does; the others call the same entry point
+in-process (`rlhf.cli.main`), which saves a torch import per command.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from rlhf.cli import main
 from rlhf.data import Ranking, write_records
 from rlhf.demo.task import gold_pairs, make_prompts
 
 RLHF = [sys.executable, "-m", "rlhf"]
 
 
-def rlhf(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*RLHF, *map(str, args)], capture_output=True, text=True, check=False)
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def last_json(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
+@pytest.fixture
+def rlhf(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """Run `rlhf ARGS` in this process; its exit status and what it printed."""
+
+    def run(*args: str | Path) -> Result:
+        capsys.readouterr()
+        status = main([*map(str, args), "--quiet"])
+        out, err = capsys.readouterr()
+        return Result(status, out, err)
+
+    return run
+
+
+def last_json(result: Result | subprocess.CompletedProcess[str]) -> dict[str, object]:
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -32,20 +55,56 @@ def pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model(pairs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A features model with 3 heads, trained by the real command in a subprocess."""
     output = tmp_path_factory.mktemp("runs") / "features"
-    result = rlhf("train", "reward", "--data", pairs, "--kind", "features", "--ensemble", "3",
-                  "--output", output, "--json")  # fmt: skip
+    result = subprocess.run(
+        [
+            *RLHF,
+            "train",
+            "reward",
+            "--data",
+            str(pairs),
+            "--kind",
+            "features",
+            "--ensemble",
+            "3",
+            "--output",
+            str(output),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     summary = last_json(result)
     assert summary["ok"] is True
     return output
 
 
-def test_train_reward_tiny_transformer_then_eval(pairs: Path, tmp_path: Path) -> None:
+def test_train_reward_tiny_transformer_then_eval(
+    pairs: Path, tmp_path: Path, rlhf: Callable[..., Result]
+) -> None:
     output = tmp_path / "tiny"
-    result = rlhf("train", "reward", "--data", pairs, "--backbone", "tiny", "--output", output,
-                  "--max-length", "48", "--loop.max-steps", "4", "--loop.batch-size", "8",
-                  "--cache-dir", tmp_path / "cache", "--json")  # fmt: skip
+    result = rlhf(
+        "train",
+        "reward",
+        "--data",
+        pairs,
+        "--backbone",
+        "tiny",
+        "--output",
+        output,
+        "--max-length",
+        "48",
+        "--loop.max-steps",
+        "4",
+        "--loop.batch-size",
+        "8",
+        "--cache-dir",
+        tmp_path / "cache",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     summary = last_json(result)
     assert summary["steps"] == 4
@@ -58,7 +117,7 @@ def test_train_reward_tiny_transformer_then_eval(pairs: Path, tmp_path: Path) ->
 
 
 def test_score_writes_one_line_per_record_with_the_ensemble_spread(
-    model: Path, pairs: Path, tmp_path: Path
+    model: Path, pairs: Path, tmp_path: Path, rlhf: Callable[..., Result]
 ) -> None:
     out = tmp_path / "scores.jsonl"
     result = rlhf("reward", "score", "--model", model, "--data", pairs, "--out", out, "--json")
@@ -69,7 +128,9 @@ def test_score_writes_one_line_per_record_with_the_ensemble_spread(
     assert last_json(result)["responses"] == 400
 
 
-def test_eval_on_held_out_prompts_prints_accuracy_pairs_ece_last(model: Path, pairs: Path) -> None:
+def test_eval_on_held_out_prompts_prints_accuracy_pairs_ece_last(
+    model: Path, pairs: Path, rlhf: Callable[..., Result]
+) -> None:
     result = rlhf(
         "reward", "eval", "--model", model, "--data", pairs, "--held-out", "0.1", "--json"
     )
@@ -80,7 +141,9 @@ def test_eval_on_held_out_prompts_prints_accuracy_pairs_ece_last(model: Path, pa
     assert 0 < float(summary["pairs"]) < 40  # type: ignore[arg-type]
 
 
-def test_eval_scores_rankings_in_one_pass(model: Path, tmp_path: Path) -> None:
+def test_eval_scores_rankings_in_one_pass(
+    model: Path, tmp_path: Path, rlhf: Callable[..., Result]
+) -> None:
     rankings = tmp_path / "rankings.jsonl"
     write_records(
         [
@@ -101,7 +164,9 @@ def test_eval_scores_rankings_in_one_pass(model: Path, tmp_path: Path) -> None:
     assert last_json(result)["pairs"] == 3
 
 
-def test_invalid_data_stops_training_with_the_report(tmp_path: Path) -> None:
+def test_invalid_data_stops_training_with_the_report(
+    tmp_path: Path, rlhf: Callable[..., Result]
+) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "p", "chosen": "same", "rejected": "same"}\n')
     result = rlhf(
@@ -112,7 +177,9 @@ def test_invalid_data_stops_training_with_the_report(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_missing_backbone_and_missing_model_say_so(pairs: Path, tmp_path: Path) -> None:
+def test_missing_backbone_and_missing_model_say_so(
+    pairs: Path, tmp_path: Path, rlhf: Callable[..., Result]
+) -> None:
     result = rlhf(
         "train",
         "reward",
