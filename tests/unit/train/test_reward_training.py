@@ -190,3 +190,16 @@ def test_a_missing_backbone_says_so(pairs_file: Path, tmp_path: Path, cache_dir:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelLoadError, match=r"no config\.json"):
         run(config(pairs_file, tmp_path / "rm", cache_dir, backbone=str(tmp_path / "empty")))
+
+
+def test_accumulated_micro_batches_equal_one_batch(
+    pairs_file: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """Units are summed and divided by the global count: 4 micro-batches of 2 = 1 batch of 8."""
+    weights = []
+    for micro in (8, 2):
+        loop = LoopConfig(max_steps=3, batch_size=8, micro_batch_size=micro, keep_best=False)
+        run(config(pairs_file, tmp_path / f"micro{micro}", cache_dir, loop=loop))
+        weights.append(torch.load(tmp_path / f"micro{micro}" / "checkpoint" / "model.pt"))
+    for name in weights[0]:
+        torch.testing.assert_close(weights[0][name], weights[1][name], atol=2e-5, rtol=1e-4)
