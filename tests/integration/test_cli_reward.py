@@ -7,17 +7,24 @@ in-process (`rlhf.cli.main`), which saves a torch import per command.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from rlhf.cli import main
 from rlhf.data import Ranking, write_records
 from rlhf.demo.task import gold_pairs, make_prompts
+from rlhf.train.metrics import read_metrics
 
 RLHF = [sys.executable, "-m", "rlhf"]
 
@@ -195,3 +202,108 @@ def test_missing_backbone_and_missing_model_say_so(
     result = rlhf("reward", "score", "--model", tmp_path / "nope", "--data", pairs)
     assert result.returncode == 1
     assert "does not exist" in result.stderr
+
+
+TINY = [
+    "--backbone",
+    "tiny",
+    "--max-length",
+    "48",
+    "--loop.batch-size",
+    "8",
+    "--loop.micro-batch-size",
+    "4",
+    "--optim.lr",
+    "1e-3",
+    "--no-loop.keep-best",
+]
+
+
+def head_weights(output: Path) -> dict[str, torch.Tensor]:
+    return {
+        **load_file(output / "model.safetensors"),
+        **load_file(output / "reward_head.safetensors"),
+    }
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_same_reward_model(pairs: Path, tmp_path: Path) -> None:
+    args = [
+        "train",
+        "reward",
+        "--data",
+        str(pairs),
+        *TINY,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--loop.max-steps",
+        "30",
+        "--loop.save-every",
+        "5",
+        "--loop.eval-every",
+        "10",
+    ]
+    whole = subprocess.run([*RLHF, *args, "--output", str(tmp_path / "whole")], check=False)
+    assert whole.returncode == 0
+    output = tmp_path / "killed"
+    process = subprocess.Popen([*RLHF, *args, "--output", str(output), "--quiet"])
+    state = output / "checkpoint" / "state.json"
+    while not (state.is_file() and json.loads(state.read_text())["step"] >= 10):
+        assert process.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (output / "reward_model.json").exists()
+    resumed = subprocess.run([*RLHF, *args, "--output", str(output), "--quiet"], check=False)
+    assert resumed.returncode == 0
+    a, b = head_weights(tmp_path / "whole"), head_weights(output)
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    losses = [[r["train/loss"] for r in read_metrics(d)] for d in (tmp_path / "whole", output)]
+    assert losses[0] == losses[1]
+
+
+@pytest.mark.slow
+def test_two_ddp_processes_equal_one_reward_model(pairs: Path, tmp_path: Path) -> None:
+    args = [
+        "train",
+        "reward",
+        "--data",
+        str(pairs),
+        *TINY,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--loop.max-steps",
+        "8",
+        "--loop.eval-every",
+        "0",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([*RLHF, *args, "--output", str(tmp_path / "one")], check=False, env=env)
+    assert one.returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(port),
+        "-m",
+        "rlhf",
+    ]
+    two = subprocess.run(
+        [*launcher, *args, "--output", str(tmp_path / "two"), "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert two.returncode == 0, two.stderr
+    losses = [[r["train/loss"] for r in read_metrics(tmp_path / d)] for d in ("one", "two")]
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+    a, b = head_weights(tmp_path / "one"), head_weights(tmp_path / "two")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-5, rtol=1e-4)

@@ -29,6 +29,7 @@ from rlhf.models.reward import RewardModel
 from rlhf.models.reward_scoring import Normalization
 from rlhf.models.tiny import TinyEncoderConfig, TinyModelConfig, tiny_causal_lm, tiny_encoder
 from rlhf.models.tokenizer import train_bpe_tokenizer
+from rlhf.train.distributed import Distributed
 from rlhf.train.loop import TrainResult, fit
 from rlhf.train.reward import RewardData, RewardTrainConfig, Say
 from rlhf.train.reward_collate import TokenizedComparison, collate_shared_prefix, collate_tokens
@@ -156,7 +157,12 @@ def _train_member(
 def train_transformer_reward(
     config: RewardTrainConfig, data: RewardData, say: Say, resolved: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Train one transformer reward model (or an ensemble of them); returns its summary."""
+    """Train one transformer reward model (or an ensemble of them); returns its summary.
+
+    Under `torchrun` every process trains; the main one alone measures the normalization, writes
+    the ensemble card and evaluates the result.
+    """
+    dist = Distributed.from_env()
     use_ties = check_loss_for_data(config.loss, data.train)
     held_out = index_comparisons(data.held_out)
     train_index = index_comparisons(data.train)
@@ -167,22 +173,25 @@ def train_transformer_reward(
         single = config.ensemble == 1
         output = config.output if single else member_dir(config.output, k)
         train = data.train if single else _bootstrap(data.train, seed)
-        result = _train_member(config, train, held_out, output, seed, use_ties, resolved)
-        members.append(_normalize(output, train_index, config.normalize_samples, seed))
-        results.append(result)
-        say(
-            f"trained {output} in {result.seconds:.1f} s ({result.steps} steps): {result.final_eval}"
-        )
+        results.append(_train_member(config, train, held_out, output, seed, use_ties, resolved))
+        if dist.is_main:
+            members.append(_normalize(output, train_index, config.normalize_samples, seed))
+            say(f"trained {output} in {results[-1].seconds:.1f} s ({results[-1].steps} steps)")
+        dist.barrier()
+    summary: dict[str, Any] = {
+        "steps": sum(r.steps for r in results),
+        "seconds": round(sum(r.seconds for r in results), 2),
+        "eval": {},
+    }
+    if not dist.is_main:
+        return summary
     scorer = members[0] if config.ensemble == 1 else RewardEnsemble(members)
     if isinstance(scorer, RewardEnsemble):
         scorer.save_card(config.output)
-    held = pairwise_report(scorer.score(*_columns(held_out), normalize=False), held_out)
-    return {
-        "steps": sum(r.steps for r in results),
-        "seconds": round(sum(r.seconds for r in results), 2),
-        "eval": held if held_out.pairs else {},
-        "normalization": scorer.normalization.to_json(),
-    }
+    if held_out.pairs:
+        raw = scorer.score(*_columns(held_out), normalize=False)
+        summary["eval"] = pairwise_report(raw, held_out)
+    return {**summary, "normalization": scorer.normalization.to_json()}
 
 
 def _columns(index: ComparisonIndex) -> tuple[list[Any], list[Any]]:
