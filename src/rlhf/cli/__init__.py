@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import logging
 import os
@@ -17,21 +18,37 @@ from collections.abc import Sequence
 
 from rlhf import __version__
 from rlhf.cli.arguments import add_arguments, build
-from rlhf.cli.commands import COMMANDS, USER_ERRORS, Command, CommandFailed, Output
+from rlhf.cli.commands import MODULES, USER_ERRORS, Command, CommandFailed, Output, load
 from rlhf.progress import set_quiet
 
 logger = logging.getLogger("rlhf")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _wanted(argv: Sequence[str]) -> list[str]:
+    """The commands whose modules the parser needs: the one named, or those of a group asked about.
+
+    `rlhf train sft ...` loads `train sft` only; `rlhf train --help` loads every `train` command to
+    list them with their help; `rlhf --help` loads only the one-word commands (groups need none).
+    """
+    words = list(itertools.takewhile(lambda word: not word.startswith("-"), argv))
+    named = [name for name in MODULES if name.split() == words[: len(name.split())]]
+    if named:
+        return named
+    if not words:
+        return [name for name in MODULES if " " not in name]
+    return [name for name in MODULES if name.split()[: len(words)] == words]
+
+
+def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlhf", description="Reinforcement learning from human feedback, end to end."
     )
     parser.add_argument("--version", action="version", version=f"rlhf {__version__}")
     groups = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     subparsers: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
-    for command in COMMANDS:
-        *path, leaf = command.name.split()
+    wanted = _wanted(argv)
+    for name in MODULES:
+        *path, leaf = name.split()
         parent = groups
         for depth, part in enumerate(path):
             key = " ".join(path[: depth + 1])
@@ -41,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
                     title=f"{key} commands", metavar="COMMAND", required=True
                 )
             parent = subparsers[key]
+        if name not in wanted:
+            parent.add_parser(leaf)  # listed by name; its module is not imported
+            continue
+        command = load(name)
         sub = parent.add_parser(leaf, help=command.help, description=command.help)
         add_arguments(sub, command.config)
         sub.add_argument("--json", action="store_true", help="print one JSON summary line last")
@@ -51,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `rlhf` command; returns the exit status."""
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _parser(argv)
     args = parser.parse_args(argv)
     command: Command = args.command
     set_quiet(args.quiet)

@@ -1,14 +1,37 @@
-"""The table of every `rlhf` command."""
+"""The table of every `rlhf` command: its words, and the module that implements it.
 
-from rlhf.cli import data, demo, quality, reward, train
+A command's module (its config dataclass and its run function) is imported only when that command
+runs or shows its `--help`, so `rlhf data validate` never pays for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
 from rlhf.cli.base import USER_ERRORS, Command, CommandFailed, Output
 
-COMMANDS: tuple[Command, ...] = (
-    *data.COMMANDS,
-    *quality.COMMANDS,
-    *train.COMMANDS,
-    *reward.COMMANDS,
-    *demo.COMMANDS,
-)
+MODULES: dict[str, str] = {
+    "data validate": "rlhf.cli.data",
+    "data stats": "rlhf.cli.data",
+    "data convert": "rlhf.cli.data",
+    "data import": "rlhf.cli.data",
+    "data export": "rlhf.cli.data",
+    "quality report": "rlhf.cli.quality",
+    "quality aggregate": "rlhf.cli.quality",
+    "train sft": "rlhf.cli.train",
+    "train dpo": "rlhf.cli.train",
+    "train reward": "rlhf.cli.reward",
+    "reward score": "rlhf.cli.reward",
+    "reward eval": "rlhf.cli.reward",
+    "demo": "rlhf.cli.demo",
+}
+"""Every command's words, and the module whose `COMMANDS` defines it."""
 
-__all__ = ["COMMANDS", "USER_ERRORS", "Command", "CommandFailed", "Output"]
+
+def load(name: str) -> Command:
+    """The command called `name` (importing its module)."""
+    commands: tuple[Command, ...] = importlib.import_module(MODULES[name]).COMMANDS
+    return next(command for command in commands if command.name == name)
+
+
+__all__ = ["MODULES", "USER_ERRORS", "Command", "CommandFailed", "Output", "load"]

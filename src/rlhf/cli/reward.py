@@ -13,7 +13,7 @@ from rlhf.cli.base import Command, Output, Summary
 from rlhf.data.records import Annotation, PreferencePair, Ranking, Record, Text, kind_of
 from rlhf.train.reward import RewardTrainConfig, train_reward
 
-__all__ = ["COMMANDS", "TRAIN_REWARD", "EvalConfig", "ScoreConfig"]
+__all__ = ["COMMANDS", "EvalConfig", "ScoreConfig"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,15 +135,13 @@ def evaluate(config: EvalConfig, out: Output) -> Summary:
     return {**first, **report, "records": len(records), "dropped": dropped}
 
 
-TRAIN_REWARD = Command(
-    "train reward",
-    "a reward model from comparisons: transformer, embedding or feature Bradley-Terry",
-    RewardTrainConfig,
-    train,
-)
-"""`rlhf train reward`, registered with the other training commands."""
-
 COMMANDS = (
+    Command(
+        "train reward",
+        "a reward model from comparisons: transformer, embedding or feature Bradley-Terry",
+        RewardTrainConfig,
+        train,
+    ),
     Command(
         "reward score", "score the responses of a data file with a reward model", ScoreConfig, score
     ),
