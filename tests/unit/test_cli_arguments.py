@@ -79,3 +79,23 @@ def test_config_to_json() -> None:
         "verbose": False,
         "optim": {"lr": 0.001},
     }
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class Inner:
+    lr: float = 1.0
+    """Learning rate."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outer:
+    optim: Inner = field(default_factory=lambda: Inner(lr=0.5))
+    """The optimizer, with another default than Inner's own."""
+
+
+def test_a_nested_config_takes_its_defaults_from_the_enclosing_field() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, Outer)
+    assert build(Outer, parser.parse_args([])) == Outer()
+    assert build(Outer, parser.parse_args(["--optim.lr", "2"])).optim.lr == 2.0
