@@ -38,6 +38,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -49,6 +50,7 @@ from rlhf.cli.arguments import config_to_json
 from rlhf.data import read_file, write_records
 from rlhf.data.records import Record
 from rlhf.train import LoopConfig, OptimizerConfig
+from rlhf.train.metrics import read_metrics
 from rlhf.train.reward import RewardTrainConfig, train_reward
 
 HERE = Path(__file__).resolve().parent
@@ -159,12 +161,18 @@ def finetune_config(
 def finetune(
     data: dict[str, dict[str, Any]], args: argparse.Namespace, out: Path
 ) -> dict[str, Any]:
-    """Time a few steps, then train MiniLM on HH for as many steps as fit the budget."""
+    """Time a few steps, then train MiniLM on HH for as many steps as fit the budget.
+
+    The budget covers the probe and the training steps; the final evaluation and the
+    normalization statistics (forward passes only) come after it.
+    """
     info = data["hh-rlhf"]
     probe = 3
     print(f"[hh-rlhf] minilm-finetune: timing {probe} steps", flush=True)
-    timed = run(finetune_config(info, args, out / "probe", probe))
-    per_step = timed["seconds"] / probe
+    probe_config = finetune_config(info, args, out / "probe", probe)
+    # timing only: no held-out evaluation, next to no normalization statistics
+    timed = run(dataclasses.replace(probe_config, eval_fraction=0.0, normalize_samples=2))
+    per_step = statistics.median(row["timing/step"] for row in read_metrics(out / "probe"))
     budget = args.budget_minutes * 60 - timed["wall_seconds"]
     steps = max(probe, int(budget * 0.9 / per_step))
     print(f"[hh-rlhf] minilm-finetune: {per_step:.1f} s/step -> {steps} steps", flush=True)

@@ -83,7 +83,7 @@ class RewardTrainConfig:
     """For --kind features: comma-separated numeric features."""
     head_hidden: int = 0
     """For embedding/features: hidden width of an MLP head; 0 is a linear head."""
-    head_l2: float = 1e-2
+    head_l2: float = 1e-3
     """For embedding/features: L2 penalty on the head's weights (full-batch fit)."""
     eval_fraction: float = 0.1
     """Share of prompts held out for evaluation (all comparisons of a prompt go together)."""
