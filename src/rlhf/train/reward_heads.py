@@ -125,7 +125,7 @@ def fit_heads(
     model.train(False)
     with torch.no_grad():
         total, metrics = comparison_loss(model(**batch.inputs), batch, loss, use_ties=use_ties)
-    state = optimizer.state[optimizer._params[0]]
+    state = optimizer.state[parameters[0]]  # L-BFGS keeps its counters with the first
     summary = {k: float(v / units) for k, v in metrics.items()}
     return HeadFit(float(total / units), int(state.get("n_iter", 0)), summary)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from rlhf.data.comparisons import Comparison, index_comparisons
+from rlhf.data.comparisons import Comparison, ComparisonIndex, index_comparisons
 from rlhf.data.files import atomic_write_text
 from rlhf.data.records import Text
 from rlhf.models.embedding_reward import EmbeddingRewardModel
@@ -112,5 +112,5 @@ def _normalization(model: VectorRewardModel, features: torch.Tensor, samples: in
     return Normalization.fit(raw, reference=f"{len(rows)} training responses")
 
 
-def _columns(index: Any) -> tuple[list[Text], list[Text]]:
+def _columns(index: ComparisonIndex) -> tuple[list[Text], list[Text]]:
     return [p for p, _ in index.items], [r for _, r in index.items]
