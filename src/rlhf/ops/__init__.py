@@ -1,7 +1,8 @@
 """Pure math of training: plain functions of tensors, no config objects, no I/O, no `.item()`.
 
 - `logprobs`: `token_logprobs` (memory-lean log_softmax + gather), `sequence_logprobs` (sum or
-  mean over completion tokens; logits t predict token t + 1), `completion_lengths`.
+  mean over completion tokens; logits t predict token t + 1), `segment_logprobs` (several masked
+  sums over one row), `completion_lengths`.
 - `masked`: `masked_sum`, `masked_mean` over the real entries of padded tensors.
 - `preference_losses`: the DPO family (`dpo_loss` with cDPO, `ipo_loss`, `robust_dpo_loss`,
   `hinge_loss`, `simpo_loss`, `rpo_nll_term`), their inputs `PreferenceLogps` and `LossHyper`,
@@ -18,7 +19,12 @@ from rlhf.ops.calibration import (
     expected_calibration_error,
     pairwise_expected_calibration_error,
 )
-from rlhf.ops.logprobs import completion_lengths, sequence_logprobs, token_logprobs
+from rlhf.ops.logprobs import (
+    completion_lengths,
+    segment_logprobs,
+    sequence_logprobs,
+    token_logprobs,
+)
 from rlhf.ops.masked import masked_mean, masked_sum
 from rlhf.ops.preference_losses import (
     PREFERENCE_LOSSES,
@@ -64,6 +70,7 @@ __all__ = [
     "reward_centering_penalty",
     "robust_dpo_loss",
     "rpo_nll_term",
+    "segment_logprobs",
     "sequence_logprobs",
     "simpo_loss",
     "token_logprobs",

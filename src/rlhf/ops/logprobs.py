@@ -29,7 +29,7 @@ from torch.autograd.function import once_differentiable
 
 from rlhf.ops.masked import masked_sum
 
-__all__ = ["completion_lengths", "sequence_logprobs", "token_logprobs"]
+__all__ = ["completion_lengths", "segment_logprobs", "sequence_logprobs", "token_logprobs"]
 
 CHUNK_ELEMENTS = 1 << 24
 """Logits handled at once by `token_logprobs` by default: 2^24 (64 MiB as float32)."""
@@ -125,3 +125,18 @@ def sequence_logprobs(
     if not average:
         return total
     return total / next_mask.sum(dim=-1).clamp(min=1).to(total.dtype)
+
+
+def segment_logprobs(logits: Tensor, labels: Tensor, masks: Tensor) -> Tensor:
+    """`sequence_logprobs` for several masks over the same logits, in one pass over the vocabulary.
+
+    Shapes: `logits` (B, T, V) and `labels` (B, T) as in `sequence_logprobs`; `masks` (S, B, T),
+    mask s marking the tokens of segment s of each row (e.g. a chosen and a rejected response that
+    share a row). Returns (S, B): entry [s, b] = sum_t masks[s, b, t] * log pi(labels[b, t] |
+    logits[b, t - 1]), i.e. `sequence_logprobs(logits, labels, masks[s])[b]`. Labels under no
+    mask are ignored.
+    """
+    next_masks = torch.cat([masks[..., 1:], torch.zeros_like(masks[..., :1])], dim=-1)  # (S, B, T)
+    next_labels = torch.where(next_masks.bool().any(0), _next_token(labels, 0), 0)  # (B, T)
+    logprobs = token_logprobs(logits, next_labels)  # (B, T)
+    return masked_sum(logprobs, next_masks, dim=-1)  # (S, B)

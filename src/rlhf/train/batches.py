@@ -5,10 +5,16 @@ takes the next `batch_size` of them; process `r` of `W` takes every W-th of thos
 share into micro-batches. Nothing here has state, so resuming at step `s` needs nothing but `s`,
 and the global batch of a step is the same on 1 process as on W. The last partial batch of an epoch
 is dropped, so every step averages over the same number of examples.
+
+With example sizes (tokens), a process's share of a step is sorted by size before it is split, so
+each micro-batch holds examples of similar length and pads less. This changes which micro-batch an
+example lands in, never which step it is in, so the step's gradient (a sum over all its units, see
+`rlhf.train.loop`) is the same.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,8 +32,12 @@ class BatchPlan:
     seed: int
     rank: int = 0
     world_size: int = 1
+    sizes: Sequence[int] | None = None
+    """Size (padded cost, e.g. tokens) of each example; given, micro-batches group similar sizes."""
 
     def __post_init__(self) -> None:
+        if self.sizes is not None and len(self.sizes) != self.examples:
+            raise ValueError(f"{len(self.sizes)} sizes for {self.examples} examples")
         if self.examples < self.batch_size:
             raise ConfigError(
                 f"there are {self.examples} training examples, fewer than loop.batch_size="
@@ -48,5 +58,8 @@ class BatchPlan:
         start = position * self.batch_size
         batch = self.order(epoch)[start : start + self.batch_size]
         mine = batch[self.rank :: self.world_size].tolist()
+        if self.sizes is not None:
+            sizes = self.sizes
+            mine.sort(key=lambda i: sizes[i])  # stable: ties keep the permutation's order
         size = self.micro_batch_size
         return [mine[i : i + size] for i in range(0, len(mine), size)]

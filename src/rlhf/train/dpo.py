@@ -1,9 +1,12 @@
 """Direct preference optimization and its variants, trained offline on preference pairs.
 
-A step runs chosen and rejected responses through the policy in one concatenated forward pass
-(2B rows), sums log-probabilities over completion tokens, and applies a loss from
+A step runs chosen and rejected responses through the policy in one forward pass, sums
+log-probabilities over completion tokens, and applies a loss from
 `rlhf.ops.PREFERENCE_LOSSES` (sigmoid DPO, IPO, robust DPO, hinge/SLiC, SimPO; plus the RPO NLL
-term). The reference policy's log-probabilities are computed once, before training, and kept as
+term). By default each pair is one row that computes its prompt once, the rejected response
+continuing the prompt beside the chosen one without seeing it (`shared_prefix_batch`); with
+`--no-shared-prompt` the batch has 2B rows, the chosen sequences then the rejected ones. The
+reference policy's log-probabilities are computed once, before training, and kept as
 numbers (also on disk, `reference_logps.pt`, for resuming): the reference model is never held in
 memory while the policy trains. With LoRA the reference is the base model with its adapters off,
 which equals the policy at the start, so no second copy exists at any time.
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -33,9 +36,9 @@ from rlhf.errors import UserError
 from rlhf.models import load_causal_lm, load_tokenizer, save_model
 from rlhf.models.lora import LoraConfig, add_adapters, merged
 from rlhf.ops import PREFERENCE_LOSSES, REFERENCE_FREE, LossHyper, PreferenceLogps, rpo_nll_term
-from rlhf.ops.logprobs import completion_lengths, sequence_logprobs
+from rlhf.ops.logprobs import completion_lengths
 from rlhf.progress import progress
-from rlhf.train.collate import TokenBatch, pad_batch
+from rlhf.train.collate import TokenBatch, masked_logprobs, pad_batch, shared_prefix_batch
 from rlhf.train.config import LoopConfig, OptimizerConfig
 from rlhf.train.devices import autocast, move_to
 from rlhf.train.distributed import Distributed
@@ -74,6 +77,9 @@ class DPOConfig:
     """Weight of the NLL term on the chosen response (RPO); 0 turns it off."""
     max_length: int = 256
     """Longest prompt + response in tokens."""
+    shared_prompt: bool = True
+    """Compute each pair's prompt once: one row of up to 2 x max_length tokens per pair with a
+    (T x T) block attention mask, instead of two rows that both hold the prompt."""
     eval_fraction: float = 0.1
     """Share of prompts held out for evaluation."""
     lora: LoraConfig = field(default_factory=LoraConfig)
@@ -110,16 +116,43 @@ class PairExample:
 @dataclass(frozen=True)
 class PairBatch:
     tokens: TokenBatch
-    """2B rows: the B chosen responses, then the B rejected ones."""
+    """R rows: B pair rows (shared prompt), or the B chosen sequences then the B rejected ones.
+    `tokens.completion_mask` marks the chosen responses' tokens."""
+    rejected_mask: torch.Tensor  # (R, T), 1 on the rejected responses' tokens
+    chosen_rows: torch.Tensor  # (B,), the row of each pair's chosen response
+    rejected_rows: torch.Tensor  # (B,)
     ref_chosen: torch.Tensor  # (B,)
     ref_rejected: torch.Tensor  # (B,)
 
 
-def collate_pairs(pad_id: int) -> Callable[[Sequence[PairExample]], PairBatch]:
+def pair_length(example: PairExample) -> int:
+    """A pair's size for grouping micro-batches: its chosen and rejected sequences together."""
+    return len(example.chosen.input_ids) + len(example.rejected.input_ids)
+
+
+def collate_pairs(
+    pad_id: int, *, shared_prompt: bool = True
+) -> Callable[[Sequence[PairExample]], PairBatch]:
     def collate(examples: Sequence[PairExample]) -> PairBatch:
-        rows = [e.chosen for e in examples] + [e.rejected for e in examples]
+        pairs = len(examples)
+        if shared_prompt:
+            tokens, rejected_mask = shared_prefix_batch(
+                [(e.chosen, e.rejected) for e in examples], pad_id
+            )
+            chosen_rows = rejected_rows = torch.arange(pairs)
+        else:
+            tokens = pad_batch(
+                [e.chosen for e in examples] + [e.rejected for e in examples], pad_id
+            )
+            is_rejected = (torch.arange(2 * pairs) >= pairs)[:, None]  # (2B, 1)
+            rejected_mask = tokens.completion_mask * is_rejected
+            tokens = replace(tokens, completion_mask=tokens.completion_mask * ~is_rejected)
+            chosen_rows, rejected_rows = torch.arange(pairs), torch.arange(pairs, 2 * pairs)
         return PairBatch(
-            tokens=pad_batch(rows, pad_id),
+            tokens=tokens,
+            rejected_mask=rejected_mask,
+            chosen_rows=chosen_rows,
+            rejected_rows=rejected_rows,
             ref_chosen=torch.tensor([e.ref_chosen for e in examples]),
             ref_rejected=torch.tensor([e.ref_rejected for e in examples]),
         )
@@ -127,11 +160,17 @@ def collate_pairs(pad_id: int) -> Callable[[Sequence[PairExample]], PairBatch]:
     return collate
 
 
-def pair_logps(model: nn.Module, tokens: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log-probabilities, completion lengths) of every row in one forward pass, each (2B,)."""
-    logits = model(**tokens.model_inputs()).logits  # (2B, T, V)
-    logps = sequence_logprobs(logits, tokens.input_ids, tokens.completion_mask)
-    return logps, completion_lengths(tokens.completion_mask)
+def pair_logps(model: nn.Module, batch: PairBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-probabilities, completion lengths) of the B chosen then the B rejected responses, each
+    (2B,), from one forward pass."""
+    masks = torch.stack([batch.tokens.completion_mask, batch.rejected_mask])  # (2, R, T)
+    logps = masked_logprobs(model, batch.tokens, masks)  # (2, R)
+    lengths = completion_lengths(masks.flatten(0, 1)).view(2, -1)  # (2, R)
+    rows = (batch.chosen_rows, batch.rejected_rows)
+    return (
+        torch.cat([logps[0, rows[0]], logps[1, rows[1]]]),
+        torch.cat([lengths[0, rows[0]], lengths[1, rows[1]]]),
+    )
 
 
 class PreferenceObjective:
@@ -147,7 +186,7 @@ class PreferenceObjective:
     def loss(
         self, model: nn.Module, batch: PairBatch
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logps, lengths = pair_logps(model, batch.tokens)
+        logps, lengths = pair_logps(model, batch)
         pairs = len(batch.ref_chosen)
         inputs = PreferenceLogps(
             chosen=logps[:pairs],
@@ -196,7 +235,7 @@ def reference_logps(
     for start in progress(starts, desc="reference log-probs", total=len(starts)):
         chunk = examples[start : start + batch_size]
         with autocast(device, precision):
-            logps, _ = pair_logps(model, move_to(collate(chunk), device).tokens)
+            logps, _ = pair_logps(model, move_to(collate(chunk), device))
         values = logps.float().cpu().tolist()
         n = len(chunk)
         filled += [
@@ -296,7 +335,7 @@ def train_dpo(config: DPOConfig, resolved: dict[str, Any]) -> TrainResult:
     pad_id = (
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     )
-    collate = collate_pairs(pad_id)
+    collate = collate_pairs(pad_id, shared_prompt=config.shared_prompt)
     splits = {
         "train": _tokenize(tokenizer, train_pairs, config.max_length),
         "eval": _tokenize(tokenizer, eval_pairs, config.max_length),
@@ -326,4 +365,5 @@ def train_dpo(config: DPOConfig, resolved: dict[str, Any]) -> TrainResult:
         if held_out
         else None,
         config=resolved,
+        size=pair_length,
     )

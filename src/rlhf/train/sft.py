@@ -32,8 +32,8 @@ from rlhf.errors import UserError
 from rlhf.models import load_causal_lm, load_tokenizer, save_model, train_bpe_tokenizer
 from rlhf.models.lora import LoraConfig, add_adapters, merged
 from rlhf.models.tiny import Arch, TinyModelConfig, tiny_causal_lm
-from rlhf.ops.logprobs import completion_lengths, sequence_logprobs
-from rlhf.train.collate import TokenBatch, pack, packed_batch, pad_batch
+from rlhf.ops.logprobs import completion_lengths
+from rlhf.train.collate import TokenBatch, completion_logprobs, pack, packed_batch, pad_batch
 from rlhf.train.config import LoopConfig, OptimizerConfig
 from rlhf.train.devices import move_to
 from rlhf.train.inputs import load_training_records
@@ -113,9 +113,7 @@ class CompletionLikelihood:
     def loss(
         self, model: nn.Module, batch: TokenBatch
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits = model(**batch.model_inputs()).logits  # (B, T, V)
-        logprobs = sequence_logprobs(logits, batch.input_ids, batch.completion_mask)  # (B,)
-        return -logprobs.sum(), {}
+        return -completion_logprobs(model, batch).sum(), {}
 
 
 def _build_model(config: SFTConfig, texts: list[str]) -> tuple[nn.Module, Any]:
@@ -217,4 +215,12 @@ def train_sft(config: SFTConfig, resolved: dict[str, Any]) -> TrainResult:
         if held_out
         else None,
         config=resolved,
+        size=row_length,
     )
+
+
+def row_length(example: TokenizedCompletion | Sequence[TokenizedCompletion]) -> int:
+    """The length of a row: one example's, or a packed row's examples' together."""
+    if isinstance(example, TokenizedCompletion):
+        return len(example.input_ids)
+    return sum(len(e.input_ids) for e in example)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlhf.ops import completion_lengths, sequence_logprobs, token_logprobs
+from rlhf.ops import completion_lengths, segment_logprobs, sequence_logprobs, token_logprobs
 
 B, T, V = 3, 7, 11
 
@@ -146,3 +146,24 @@ def test_sequence_logprobs_gradcheck(average: bool) -> None:
     assert torch.autograd.gradcheck(
         lambda z: sequence_logprobs(z, labels, mask, average=average), (logits,)
     )
+
+
+def test_segment_logprobs_sums_each_mask_like_the_loop() -> None:
+    logits, labels, _ = random_batch()
+    masks = torch.zeros(2, B, T, dtype=torch.long)
+    masks[0, :, 1:3] = 1  # two segments of each row, e.g. a chosen and a rejected response
+    masks[1, :, 4:6] = 1
+    masks[1, 1, 6] = 1
+    got = segment_logprobs(logits, labels, masks)
+    assert got.shape == (2, B)
+    for s in range(2):
+        expected = loop_sequence_logprobs(logits, labels, masks[s], average=False)
+        assert got[s].tolist() == pytest.approx(expected, abs=1e-12)
+        torch.testing.assert_close(got[s], sequence_logprobs(logits, labels, masks[s]))
+
+
+def test_segment_logprobs_gradcheck() -> None:
+    logits, labels, mask = random_batch(torch.float64, scale=1.0)
+    masks = torch.stack([mask, 1 - mask])
+    logits.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda z: segment_logprobs(z, labels, masks), (logits,))

@@ -147,6 +147,18 @@ def test_batch_plan_covers_each_epoch_once_and_splits_processes() -> None:
         assert split == sorted(i for mb in plan.micro_batches(step) for i in mb)
 
 
+def test_batch_plan_groups_similar_sizes_within_a_step_only() -> None:
+    sizes = [(7 * i) % 13 for i in range(24)]
+    plain = BatchPlan(examples=24, batch_size=8, micro_batch_size=2, seed=3)
+    grouped = BatchPlan(examples=24, batch_size=8, micro_batch_size=2, seed=3, sizes=sizes)
+    for step in range(6):
+        groups = grouped.micro_batches(step)
+        flat = [i for mb in groups for i in mb]
+        assert sorted(flat) == sorted(i for mb in plain.micro_batches(step) for i in mb)
+        assert [sizes[i] for i in flat] == sorted(sizes[i] for i in flat)
+        assert [len(mb) for mb in groups] == [2, 2, 2, 2]
+
+
 def test_bad_settings_say_what_to_change(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a multiple"):
         train(tmp_path, batch_size=8, micro_batch_size=3)

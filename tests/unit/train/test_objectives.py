@@ -78,6 +78,25 @@ def test_dpo_objective_is_dpo_on_sequence_logprobs(tokenizer: Any, causal_lm: An
     assert abs(float(metrics["rewards/margin"]) - 2 * 0.1 * 1.5) < 1e-4
 
 
+def test_pair_rows_and_separate_rows_give_the_same_dpo_loss(tokenizer: Any, causal_lm: Any) -> None:
+    examples = [
+        PairExample(e.chosen, e.rejected, -30.0 - i, -31.0 + i)
+        for i, e in enumerate(_pair_examples(tokenizer))
+    ]
+    objective = PreferenceObjective("sigmoid", LossHyper(beta=0.1, alpha=0.5))
+    results = []
+    for shared_prompt in (True, False):
+        batch = collate_pairs(tokenizer.pad_token_id, shared_prompt=shared_prompt)(examples)
+        assert batch.tokens.input_ids.shape[0] == (1 if shared_prompt else 2) * len(examples)
+        with torch.no_grad():
+            results.append(objective.loss(causal_lm, batch))
+    (shared_loss, shared_metrics), (loss, metrics) = results
+    torch.testing.assert_close(shared_loss, loss, atol=1e-5, rtol=1e-5)
+    assert shared_metrics.keys() == metrics.keys()
+    for name, value in metrics.items():
+        torch.testing.assert_close(shared_metrics[name], value, atol=1e-4, rtol=1e-5)
+
+
 def test_lora_reference_is_the_base_model(tokenizer: Any, causal_lm: Any) -> None:
     collate = collate_pairs(tokenizer.pad_token_id)
     examples = _pair_examples(tokenizer)
