@@ -1,0 +1,61 @@
+"""The benchmarks run end to end in their reduced form and write the figures they promise."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_train_speed_quick(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    output = tmp_path / "train_speed.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "train_speed.py"),
+            "--quick",
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    figures = json.loads(output.read_text())
+    assert figures["settings"]["quick"] is True
+    for job in ("ours-sft", "trl-sft", "ours-dpo", "trl-dpo-precomputed"):
+        run = figures["jobs"][job]
+        assert run["samples_per_s"] > 0
+        assert run["peak_rss_mb"] > run["baseline_rss_mb"] > 0
+        assert run["mean_tokenized_length"] > 0
+    for comparison in ("sft", "dpo"):
+        assert set(figures[comparison]) >= {
+            "throughput_ours_over_trl",
+            "peak_rss_ours_over_trl",
+            "training_rss_ours_over_trl",
+        }
+    # both frameworks saw the same tokens
+    assert figures["jobs"]["ours-sft"]["mean_tokenized_length"] == pytest.approx(
+        figures["jobs"]["trl-sft"]["mean_tokenized_length"]
+    )
+    assert figures["jobs"]["ours-dpo"]["mean_tokenized_length"] == pytest.approx(
+        figures["jobs"]["trl-dpo-precomputed"]["mean_tokenized_length"]
+    )
+    flops = figures["flops"]
+    assert flops["matmul_peak_flops"] > 0
+    assert 0 < flops["fraction_of_peak_real_tokens"] <= flops["fraction_of_peak_padded"] < 1.5
+    environment = figures["environment"]
+    assert environment["trl"]
+    assert environment["torch_threads"] >= 1
+    assert environment["cpu_model"]
+    assert figures["date"]
+    assert "ours/TRL" in result.stdout
