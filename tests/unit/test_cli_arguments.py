@@ -81,7 +81,6 @@ def test_config_to_json() -> None:
     }
 
 
-
 @dataclass(frozen=True, kw_only=True)
 class Inner:
     lr: float = 1.0
