@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
+from rlhf.data import ReadResult, read_file
 from rlhf.errors import UserError
 
 Summary = dict[str, Any]
@@ -43,3 +45,16 @@ class CommandFailed(Exception):
     def __init__(self, message: str, summary: Summary) -> None:
         super().__init__(message)
         self.summary = summary
+
+
+def read_valid(path: Path, format: str | None, out: Output) -> ReadResult:
+    """Read `path`; on any problem print them all and fail before anything is written."""
+    result = read_file(path, format=format)
+    if result.problems:
+        for problem in result.problems:
+            out.line(str(problem))
+        raise CommandFailed(
+            f"{path}: {len(result.problems)} problem(s); nothing was written",
+            {"ok": False, "file": str(path), "problems": len(result.problems)},
+        )
+    return result

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Literal
 
 from rlhf.cli.arguments import positional
-from rlhf.cli.base import Command, CommandFailed, Output, Summary
-from rlhf.data import InvalidDataError, ReadResult, Record, get_format, read_file, write_records
+from rlhf.cli.base import Command, CommandFailed, Output, Summary, read_valid
+from rlhf.data import InvalidDataError, Record, get_format, read_file, write_records
 from rlhf.data.convert import convert_for
 from rlhf.data.formats import FormatName
 from rlhf.data.stats import describe, token_counter
@@ -73,19 +73,6 @@ class ExportConfig:
     """What to export: training pairs, per-annotator annotations, rankings or prompts."""
 
 
-def _read_valid(path: Path, format: str | None, out: Output) -> ReadResult:
-    """Read `path`; on any problem print them all and fail before anything is written."""
-    result = read_file(path, format=format)
-    if result.problems:
-        for problem in result.problems:
-            out.line(str(problem))
-        raise CommandFailed(
-            f"{path}: {len(result.problems)} problem(s); nothing was written",
-            {"ok": False, "file": str(path), "problems": len(result.problems)},
-        )
-    return result
-
-
 def validate(config: ValidateConfig, out: Output) -> Summary:
     result = read_file(config.file, format=config.format)
     for problem in result.problems:
@@ -126,7 +113,7 @@ def stats(config: StatsConfig, out: Output) -> Summary:
 
 
 def convert(config: ConvertConfig, out: Output) -> Summary:
-    source = _read_valid(config.input, config.format, out)
+    source = read_valid(config.input, config.format, out)
     converted = convert_for(source.records, get_format(config.to))
     write_records(converted.records, config.output, format=config.to)
     out.line(
@@ -146,7 +133,7 @@ def convert(config: ConvertConfig, out: Output) -> Summary:
 def import_(config: ImportConfig, out: Output) -> Summary:
     from rlhf.store import Store, StoreError
 
-    source = _read_valid(config.file, config.format, out)
+    source = read_valid(config.file, config.format, out)
     Store.check_importable(source.records)  # before opening: a refusal creates no database
     with Store.open(config.db) as store:
         try:

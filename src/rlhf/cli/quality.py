@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rlhf.cli.base import Command, CommandFailed, Output, Summary
-from rlhf.data import Annotation, read_file, write_records
+from rlhf.cli.base import Command, Output, Summary, read_valid
+from rlhf.data import Annotation, write_records
 from rlhf.data.files import atomic_write_text
 from rlhf.data.formats import FormatName
 from rlhf.errors import UserError
@@ -74,14 +74,7 @@ class AggregateConfig(SourceConfig):
 
 
 def _from_file(path: Path, format: str | None, out: Output) -> LabelTable:
-    result = read_file(path, format=format)
-    if result.problems:
-        for problem in result.problems:
-            out.line(str(problem))
-        raise CommandFailed(
-            f"{path}: {len(result.problems)} problem(s); nothing was written",
-            {"ok": False, "file": str(path), "problems": len(result.problems)},
-        )
+    result = read_valid(path, format, out)
     if result.kind != "annotation":
         raise UserError(
             f"{path}: holds {result.kind} records; quality needs annotations (one record per "
