@@ -40,7 +40,6 @@ import itertools
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from measure import peak_rss_mb, rss_mb, tiny_gpt2
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -168,30 +169,6 @@ def run_round(
 # Worker side: one framework, in this process
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def _backbone(settings: Settings, tokenizer: Any) -> Any:
-    from rlhf.models import TinyModelConfig, tiny_causal_lm
-
-    shape = TinyModelConfig(
-        arch="gpt2",
-        vocab_size=len(tokenizer),
-        hidden_size=settings.hidden_size,
-        num_layers=settings.num_layers,
-        num_heads=settings.num_heads,
-        max_positions=settings.max_length,
-        seed=settings.seed,
-    )
-    return tiny_causal_lm(shape, tokenizer=tokenizer).base_model
-
-
 class StepClock:
     """Wall and process CPU times at the start of each optimizer step."""
 
@@ -233,7 +210,18 @@ def _ours(
     from rlhf.train.reward_objective import RewardLossConfig, RewardObjective
 
     set_quiet(True)
-    model = RewardModel(_backbone(settings, tokenizer), tokenizer, max_length=settings.max_length)
+    model = RewardModel(
+        tiny_gpt2(
+            tokenizer,
+            hidden_size=settings.hidden_size,
+            num_layers=settings.num_layers,
+            num_heads=settings.num_heads,
+            max_length=settings.max_length,
+            seed=settings.seed,
+        ).base_model,
+        tokenizer,
+        max_length=settings.max_length,
+    )
     pair = Comparison("", ("", ""), (ComparedPair(0, 1),), order=(0, 1))
     examples = [
         TokenizedComparison(
@@ -267,7 +255,7 @@ def _ours(
             self.calls += 1
             return objective.loss(model, batch)
 
-    baseline = _rss_mb()
+    baseline = rss_mb()
     loop = LoopConfig(
         seed=settings.seed,
         max_steps=settings.total_steps,
@@ -300,7 +288,14 @@ def _trl(settings: Settings, rows: list[dict[str, list[int]]], tokenizer: Any) -
     from transformers import GPT2ForSequenceClassification, TrainerCallback
     from trl import RewardConfig, RewardTrainer
 
-    backbone = _backbone(settings, tokenizer)
+    backbone = tiny_gpt2(
+        tokenizer,
+        hidden_size=settings.hidden_size,
+        num_layers=settings.num_layers,
+        num_heads=settings.num_heads,
+        max_length=settings.max_length,
+        seed=settings.seed,
+    ).base_model
     config = backbone.config
     config.num_labels = 1
     model = GPT2ForSequenceClassification(config)
@@ -317,7 +312,7 @@ def _trl(settings: Settings, rows: list[dict[str, list[int]]], tokenizer: Any) -
             for r in rows
         ]
     )
-    baseline = _rss_mb()
+    baseline = rss_mb()
     with tempfile.TemporaryDirectory() as output:
         args = RewardConfig(
             output_dir=output,
@@ -365,7 +360,7 @@ def worker(job: str, settings: Settings, tokenizer_dir: Path, data_file: Path) -
     result = (
         _trl(settings, rows, tokenizer) if job == "trl" else _ours(settings, job, rows, tokenizer)
     )
-    result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_rss_mb"] = peak_rss_mb()
     result["torch_threads"] = torch.get_num_threads()
     return result
 

@@ -42,7 +42,6 @@ import json
 import os
 import platform
 import random
-import resource
 import select
 import statistics
 import subprocess
@@ -54,6 +53,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from measure import peak_rss_mb, rss_mb, tiny_gpt2
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "results" / "train_speed.json"
@@ -206,31 +207,6 @@ def generate_data(settings: Settings, tokenizer: Any) -> dict[str, list[dict[str
 # Worker side: one framework, one algorithm, in this process
 
 
-def _rss_mb() -> float:
-    import psutil
-
-    return float(psutil.Process().memory_info().rss) / 2**20
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def _build_model(settings: Settings, tokenizer: Any) -> Any:
-    from rlhf.models import TinyModelConfig, tiny_causal_lm
-
-    shape = TinyModelConfig(
-        arch="gpt2",
-        vocab_size=len(tokenizer),
-        hidden_size=settings.hidden_size,
-        num_layers=settings.num_layers,
-        num_heads=settings.num_heads,
-        max_positions=settings.max_length,
-        seed=settings.seed,
-    )
-    return tiny_causal_lm(shape, tokenizer=tokenizer)
-
-
 class _Turn:
     """Two worker processes take their optimizer steps in turns, so a drift in the machine's load
     falls on both alike: a process holds the turn for one step, then hands it to the other (one
@@ -315,8 +291,15 @@ def _ours(
     from rlhf.train.sft import CompletionLikelihood, row_length
 
     set_quiet(True)
-    model = _build_model(settings, tokenizer)
-    baseline = _rss_mb()
+    model = tiny_gpt2(
+        tokenizer,
+        hidden_size=settings.hidden_size,
+        num_layers=settings.num_layers,
+        num_heads=settings.num_heads,
+        max_length=settings.max_length,
+        seed=settings.seed,
+    )
+    baseline = rss_mb()
     setup_started = time.perf_counter()
     pad_id = tokenizer.pad_token_id
     clock = _StepClock(turn)
@@ -448,8 +431,15 @@ def _trl(
     from transformers import TrainerCallback
     from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
-    model = _build_model(settings, tokenizer)
-    baseline = _rss_mb()
+    model = tiny_gpt2(
+        tokenizer,
+        hidden_size=settings.hidden_size,
+        num_layers=settings.num_layers,
+        num_heads=settings.num_heads,
+        max_length=settings.max_length,
+        seed=settings.seed,
+    )
+    baseline = rss_mb()
     setup_started = time.perf_counter()
     clock = _StepClock(turn)
 
@@ -534,7 +524,7 @@ def run_worker(
         )
         results[job] = {
             **run,
-            "peak_rss_mb": _peak_rss_mb(),
+            "peak_rss_mb": peak_rss_mb(),
             "torch_threads": torch.get_num_threads(),
         }
     return results
@@ -787,7 +777,7 @@ def run(settings: Settings, output: Path) -> dict[str, Any]:
         },
         "memory_measure": (
             "peak_rss_mb: getrusage(RUSAGE_SELF).ru_maxrss of the worker subprocess (whole process: "
-            "interpreter, imports, model, data, training); baseline_rss_mb: psutil RSS after imports "
+            "interpreter, imports, model, data, training); baseline_rss_mb: RSS (/proc/self/statm) after imports "
             "and the model are built, before trainer setup; training_rss_mb: peak - baseline"
         ),
         "timing": (
