@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from rlhf.cli.base import Command, Output, Summary
+from rlhf.data.files import atomic_write_text
 from rlhf.eval.compare import EvalConfig, EvalResult, SideResult, evaluate
 from rlhf.quality.bootstrap import finite_or_none
 
@@ -16,21 +19,9 @@ def _side_lines(name: str, side: SideResult, out: Output) -> None:
     )
 
 
-def _side_json(side: SideResult) -> Summary:
-    return {
-        "model": side.model,
-        "judge_mean": finite_or_none(side.judge_mean),
-        "reward_mean": None if side.reward_mean is None else finite_or_none(side.reward_mean),
-        "length_mean": finite_or_none(side.length_mean),
-        "distinct_1": finite_or_none(side.distinct_1),
-        "distinct_2": finite_or_none(side.distinct_2),
-    }
-
-
 def run_eval(config: EvalConfig, out: Output) -> Summary:
     result: EvalResult = evaluate(config)
-    low, high = result.wilson if config.interval == "wilson" else (
-        result.bootstrap.low, result.bootstrap.high)  # fmt: skip
+    low, high = result.interval(config.interval)
     level = f"{config.confidence:.0%}"
     out.line(
         f"win rate {result.win_rate:.3f} [{low:.3f}, {high:.3f}] ({level} {config.interval}) "
@@ -45,28 +36,11 @@ def run_eval(config: EvalConfig, out: Output) -> Summary:
         out.line(
             f"reward model agrees with the judge on {shown} of {result.decisive} decided pairs"
         )
-    return {
-        "win_rate": finite_or_none(result.win_rate),
-        "win_rate_ci_low": finite_or_none(low),
-        "win_rate_ci_high": finite_or_none(high),
-        "interval": config.interval,
-        "confidence": config.confidence,
-        "wilson_low": finite_or_none(result.wilson[0]),
-        "wilson_high": finite_or_none(result.wilson[1]),
-        "bootstrap_low": finite_or_none(result.bootstrap.low),
-        "bootstrap_high": finite_or_none(result.bootstrap.high),
-        "prompts": result.prompts,
-        "comparisons": result.comparisons,
-        "wins": result.wins,
-        "ties": result.ties,
-        "losses": result.losses,
-        "policy": _side_json(result.policy),
-        "baseline": _side_json(result.baseline),
-        "rm_judge_agreement": None
-        if result.reward_agreement is None
-        else finite_or_none(result.reward_agreement),
-        "decisive": result.decisive,
-    }
+    summary = result.as_json(config.interval, config.confidence)
+    if config.output is not None:
+        atomic_write_text(config.output, json.dumps(summary, indent=2) + "\n")
+        out.line(f"wrote {config.output}")
+    return summary
 
 
 COMMANDS = (

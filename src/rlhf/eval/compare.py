@@ -12,26 +12,31 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from rlhf.data.formats import FormatName
 from rlhf.data.prompts import PromptExample
+from rlhf.data.records import render_plain
 from rlhf.errors import UserError
 from rlhf.eval.diversity import distinct_n
 from rlhf.eval.winrate import ordering_agreement, outcomes, paired_bootstrap, wilson_interval
 from rlhf.progress import progress
-from rlhf.quality.bootstrap import Estimate
+from rlhf.quality.bootstrap import Estimate, finite_or_none
 from rlhf.rewards.sources import RewardConfig, Scorer, build_scorer
 from rlhf.rollout.policy import load_policy
 from rlhf.rollout.sampling import SamplingConfig
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EvalConfig", "EvalResult", "SideResult", "evaluate"]
+__all__ = ["EvalConfig", "EvalResult", "Sample", "SideResult", "evaluate"]
+
+SAMPLES_SHOWN = 8
+"""Prompts whose responses are kept in the result, for a look at what each policy says."""
 
 Interval = Literal["wilson", "bootstrap"]
 
@@ -67,6 +72,8 @@ class EvalConfig:
     """Prompts longer than this many tokens lose tokens from the left."""
     batch_size: int = 64
     """Responses generated (and scored) together in one batch."""
+    output: Path | None = None
+    """Also write the JSON summary to this file (what `rlhf report` reads)."""
     seed: int = 0
     """Seeds the sampling of both policies (the same seed for each) and the bootstrap."""
     device: str = "cpu"
@@ -87,6 +94,15 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class Sample:
+    """One response as the judge saw it."""
+
+    prompt: str
+    response: str
+    judge: float
+
+
+@dataclass(frozen=True)
 class SideResult:
     """What one policy's responses look like."""
 
@@ -98,8 +114,19 @@ class SideResult:
     """Mean response length in the policy's tokens (EOS included)."""
     distinct_1: float
     distinct_2: float
-    samples: tuple[str, ...]
-    """The first few responses, for a look."""
+    samples: tuple[Sample, ...]
+    """The first few prompts' first responses, for a look (the same prompts on both sides)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "judge_mean": finite_or_none(self.judge_mean),
+            "reward_mean": None if self.reward_mean is None else finite_or_none(self.reward_mean),
+            "length_mean": finite_or_none(self.length_mean),
+            "distinct_1": finite_or_none(self.distinct_1),
+            "distinct_2": finite_or_none(self.distinct_2),
+            "samples": [asdict(sample) for sample in self.samples],
+        }
 
 
 @dataclass(frozen=True)
@@ -119,6 +146,34 @@ class EvalResult:
     decisive: int
     """Comparisons the judge did not tie."""
 
+    def interval(self, kind: Interval) -> tuple[float, float]:
+        return self.wilson if kind == "wilson" else (self.bootstrap.low, self.bootstrap.high)
+
+    def as_json(self, interval: Interval, confidence: float) -> dict[str, Any]:
+        """The `rlhf eval --json` summary (also what `--output` writes and `rlhf report` reads)."""
+        low, high = self.interval(interval)
+        agreement = self.reward_agreement
+        return {
+            "win_rate": finite_or_none(self.win_rate),
+            "win_rate_ci_low": finite_or_none(low),
+            "win_rate_ci_high": finite_or_none(high),
+            "interval": interval,
+            "confidence": confidence,
+            "wilson_low": finite_or_none(self.wilson[0]),
+            "wilson_high": finite_or_none(self.wilson[1]),
+            "bootstrap_low": finite_or_none(self.bootstrap.low),
+            "bootstrap_high": finite_or_none(self.bootstrap.high),
+            "prompts": self.prompts,
+            "comparisons": self.comparisons,
+            "wins": self.wins,
+            "ties": self.ties,
+            "losses": self.losses,
+            "policy": self.policy.as_json(),
+            "baseline": self.baseline.as_json(),
+            "rm_judge_agreement": None if agreement is None else finite_or_none(agreement),
+            "decisive": self.decisive,
+        }
+
 
 @dataclass(frozen=True)
 class _Side:
@@ -126,6 +181,7 @@ class _Side:
     lengths: torch.Tensor  # (P * k,)
     judge: np.ndarray  # (P, k)
     reward: np.ndarray | None  # (P, k)
+    prompts: list[PromptExample]
 
 
 def evaluate(config: EvalConfig) -> EvalResult:
@@ -177,7 +233,7 @@ def _side(config: EvalConfig, model: str, judge: Scorer, proxy: Scorer | None) -
     shape = (len(prompts), k)
     judged = _scores(judge, repeated, texts, config.batch_size).reshape(shape)
     rewards = _scores(proxy, repeated, texts, config.batch_size).reshape(shape) if proxy else None
-    return _Side(texts, torch.cat(lengths), judged, rewards)
+    return _Side(texts, torch.cat(lengths), judged, rewards, prompts)
 
 
 def _scores(
@@ -191,6 +247,8 @@ def _scores(
 
 
 def _summary(model: str, side: _Side) -> SideResult:
+    k = side.judge.shape[1]
+    shown = range(min(SAMPLES_SHOWN, len(side.prompts)))
     return SideResult(
         model=model,
         judge_mean=float(side.judge.mean()),
@@ -198,5 +256,8 @@ def _summary(model: str, side: _Side) -> SideResult:
         length_mean=float(side.lengths.double().mean()),
         distinct_1=distinct_n(side.texts, 1),
         distinct_2=distinct_n(side.texts, 2),
-        samples=tuple(side.texts[:3]),
+        samples=tuple(
+            Sample(render_plain(side.prompts[i].prompt), side.texts[i * k], float(side.judge[i, 0]))
+            for i in shown
+        ),
     )
