@@ -103,7 +103,8 @@ def test_ppo_raises_the_gold_reward_of_the_sft_policy_at_bounded_kl(
     output = tmp_path / "ppo"
     result = rlhf(
         "train", "ppo", *online_args(task), "--model", str(task["sft"]), "--output", str(output),
-        "--loop.max-steps", "40", "--kl.coef", "0.05", "--critic", "separate", "--json",
+        "--loop.max-steps", "40", "--kl.coef", "0.05", "--critic", "separate",
+        "--gold.function", f"{task['gold']}:gold", "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     metrics = read_metrics(output)
@@ -113,6 +114,8 @@ def test_ppo_raises_the_gold_reward_of_the_sft_policy_at_bounded_kl(
     assert after > before + 0.3, (before, after)  # a generous but real threshold
     assert metrics[-1]["kl"] < 10.0  # nats per response: the leash holds
     assert {"timing/generate", "timing/update", "value/explained_variance"} <= set(metrics[-1])
+    # the gold monitor scores what the reward scored (here the same function), never optimized
+    assert all(row["gold/score"] == row["reward/score"] for row in metrics)
 
 
 @pytest.mark.slow

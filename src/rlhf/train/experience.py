@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "Experience",
+    "Scores",
     "Sources",
     "reference_pass",
     "sample",
@@ -52,6 +53,7 @@ class Experience:
     scores: Tensor  # (B,) shaped reward (`rlhf.ops.shaping.shape_scores`), what is optimized
     raw_scores: Tensor  # (B,) what the reward source said
     costs: Tensor | None = None  # (B,) cost of safe RLHF
+    gold: Tensor | None = None  # (B,) the gold scorer's score: logged, never optimized
     # the critic at collection time (PPO); None for critic-free algorithms
     old_values: Tensor | None = None  # (B, T)
     old_cost_values: Tensor | None = None  # (B, T)
@@ -86,6 +88,15 @@ class Experience:
 
 
 @dataclass(frozen=True)
+class Scores:
+    """One score per response, (B,) each: what is optimized, its cost, and the gold monitor."""
+
+    rewards: Tensor
+    costs: Tensor | None
+    gold: Tensor | None
+
+
+@dataclass(frozen=True)
 class Sources:
     """What collecting experience reads from: the models of the run, as they are now."""
 
@@ -100,6 +111,7 @@ class Sources:
     tokenizer: Any
     scorer: Scorer
     cost_scorer: Scorer | None
+    gold_scorer: Scorer | None = None
 
 
 def sample(
@@ -122,15 +134,16 @@ def sample(
     return chunks[0] if len(chunks) == 1 else Rollout.concatenate(chunks, pad_token_id=pad_id)
 
 
-def score(
-    sources: Sources, prompts: Sequence[PromptExample], rollout: Rollout
-) -> tuple[Tensor, Tensor | None]:
-    """Rewards (B,) and costs (B,) (None without a cost source) of the rollout's responses."""
+def score(sources: Sources, prompts: Sequence[PromptExample], rollout: Rollout) -> Scores:
+    """What the reward, cost and gold sources say about each of the rollout's responses."""
     texts = rollout.texts(sources.tokenizer)
     prompt_texts = [p.prompt for p in prompts]
+
+    def by(scorer: Scorer | None) -> Tensor | None:
+        return None if scorer is None else scorer(prompt_texts, texts)
+
     rewards = sources.scorer(prompt_texts, texts)
-    costs = sources.cost_scorer(prompt_texts, texts) if sources.cost_scorer else None
-    return rewards, costs
+    return Scores(rewards, by(sources.cost_scorer), by(sources.gold_scorer))
 
 
 @torch.no_grad()

@@ -28,11 +28,28 @@ class MissingExtraError(UserError):
 
 
 def read_metrics(output: Path) -> list[dict[str, Any]]:
-    """The rows of `OUTPUT/metrics.jsonl` (empty when there is none)."""
+    """The rows of `OUTPUT/metrics.jsonl` (empty when there is none); a line that is not a JSON
+    object with an integer `step` is a `UserError` naming the file and line."""
     path = output / METRICS_FILE
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UserError(
+                f"{path}:{number}: not JSON ({error.msg}, column {error.colno})"
+            ) from None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            raise UserError(
+                f'{path}:{number}: expected an object with an integer step, like {{"step": 10, '
+                f'"train/loss": 0.69}}; got {line[:80]}'
+            )
+        rows.append(row)
+    return rows
 
 
 class MetricsLogger:

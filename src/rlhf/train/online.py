@@ -116,9 +116,9 @@ def _collect(run: OnlineRun, step: int, timings: dict[str, float]) -> Experience
             generator=_generator(run, step, run.dist.rank, SAMPLE),
         )
     with _phase("score", timings):
-        rewards, costs = score(run.sources, prompts, rollout)
+        scored = score(run.sources, prompts, rollout)
         scores = shape_scores(
-            rewards.to(run.device),
+            scored.rewards.to(run.device),
             rollout.finished,
             clip=config.score_clip,
             missing_eos_penalty=config.missing_eos_penalty,
@@ -137,8 +137,9 @@ def _collect(run: OnlineRun, step: int, timings: dict[str, float]) -> Experience
         old_logprobs=actor.logprobs if actor is not None else rollout.logprobs,
         ref_logprobs=ref_logprobs.float(),
         scores=scores,
-        raw_scores=rewards.to(run.device),
-        costs=None if costs is None else costs.to(run.device),
+        raw_scores=scored.rewards.to(run.device),
+        costs=None if scored.costs is None else scored.costs.to(run.device),
+        gold=None if scored.gold is None else scored.gold.to(run.device),
         old_values=None if actor is None else actor.values,
         old_cost_values=None if actor is None else actor.cost_values,
     )
@@ -175,8 +176,10 @@ def _step(run: OnlineRun, step: int) -> dict[str, float]:
     run.kl.update(kl, n_steps=episodes)
     seconds = time.perf_counter() - started
     tokens = run.dist.sum(mask.sum())
+    gold = {} if experience.gold is None else {"gold/score": _global_mean(run, experience.gold)}
     return {
         "reward/score": _global_mean(run, experience.raw_scores),
+        **gold,
         "reward/shaped": _global_mean(run, experience.scores),
         "kl": kl,
         "kl/coef": kl_coef,
@@ -220,7 +223,7 @@ def evaluate(run: OnlineRun) -> dict[str, float]:
         batch_size=config.generation_batch_size,
         generator=_generator(run, 0, 0, EVALUATE),
     )
-    rewards, costs = score(sources, prompts, rollout)
+    scored = score(sources, prompts, rollout)
     ref_logprobs, _ = reference_pass(
         sources,
         rollout,
@@ -229,12 +232,13 @@ def evaluate(run: OnlineRun) -> dict[str, float]:
         with_actor=False,
     )
     results = {
-        "reward": float(rewards.mean()),
+        "reward": float(scored.rewards.mean()),
         "kl": float(sequence_kl(rollout.logprobs, ref_logprobs, rollout.response_mask).mean()),
         "length": float(rollout.response_lengths.float().mean()),
     }
-    if costs is not None:
-        results["cost"] = float(costs.mean())
+    for name, values in (("cost", scored.costs), ("gold", scored.gold)):
+        if values is not None:
+            results[name] = float(values.mean())
     return results
 
 

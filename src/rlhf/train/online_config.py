@@ -66,6 +66,9 @@ class OnlineConfig:
     """The data's format; detected from each file's first record when not given."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Where rewards come from (a reward model, a Python function, or an HTTP scorer)."""
+    gold: RewardConfig = field(default_factory=RewardConfig)
+    """Optional gold scorer, never optimized: logged beside the reward as `gold/score` (and
+    `eval/gold`), for the over-optimization curve of Gao et al. 2022 (--gold.function ...)."""
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(max_new_tokens=48))
     """How responses are sampled."""
     backend: BackendName = "torch"

@@ -138,6 +138,9 @@ def start_run(config: OnlineConfig, algorithm: OnlineAlgorithm) -> OnlineRun:
         tokenizer=tokenizer,
         scorer=build_scorer(config.reward, device=str(device)),
         cost_scorer=algorithm.cost_scorer(),
+        gold_scorer=build_scorer(config.gold, device=str(device), what="gold")
+        if config.gold.given
+        else None,
     )
     plan = BatchPlan(
         examples=len(train_prompts),
