@@ -5,16 +5,14 @@ pairs file; two annotators sign in with their links and label every item with th
 of them undoes an answer); the admin exports from the dashboard and the files validate. The
 comparison page is screenshotted and checked: two responses side by side, model text escaped.
 
-Needs `/usr/bin/chromium` (Debian's `chromium` package) and the `playwright` Python package; never
-downloads a browser. Skipped when either is missing, unless `RLHF_REQUIRE_BROWSER=1` (CI).
+The `browser` fixture (tests/e2e/conftest.py) needs Debian's chromium and the `playwright` package;
+these tests are skipped without them, unless `RLHF_REQUIRE_BROWSER=1` (CI).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +25,6 @@ from rlhf.feedback.client import ServerProcess
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path(os.environ.get("RLHF_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ADMIN = "browser-test-admin-token-0123456789"
 SCRIPT = "<script>alert(1)</script>"
 PAIRS = [
@@ -50,28 +37,6 @@ PAIRS = [
     {"prompt": "Is the Earth flat?", "chosen": "No, it is round.", "rejected": "Yes."},
     {"prompt": "Largest planet?", "chosen": "Jupiter", "rejected": "Mars"},
 ]
-
-
-@pytest.fixture(scope="module")
-def browser(require_or_skip: Callable[[str, str], None]) -> Iterator[Any]:
-    """Debian's chromium, headless, through Playwright (no browser download)."""
-    required = "RLHF_REQUIRE_BROWSER"
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        require_or_skip(
-            required, f"{CHROMIUM} not found; install Debian's chromium (apt-get install chromium)"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require_or_skip(
-            required, "the playwright package is not installed (pip install -e '.[dev]')"
-        )
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from report_samples import write_run_dir
 from rlhf.data import check_record, parse_record
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,6 +85,15 @@ def test_data_format_commands_run(tmp_path: Path) -> None:
     assert len(found) == 6
     for words in found:
         run(words, tmp_path)
+
+
+def test_report_commands_run(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path / "runs" / "demo")
+    found = [words for words in commands(REPO / "docs" / "evaluation.md") if words[1] == "report"]
+    assert found
+    for words in found:
+        run(words, tmp_path)
+    assert (run_dir / "report.html").read_text().startswith("<!DOCTYPE html>")
 
 
 @pytest.mark.parametrize("doc", sorted((REPO / "docs").glob("*.md")), ids=lambda p: p.name)

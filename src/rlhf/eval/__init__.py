@@ -1,1 +1,2 @@
-"""Evaluation: win rates with intervals, diversity, reward-vs-KL curves, and `rlhf eval`."""
+"""Evaluation: win rates with intervals, diversity, reward-vs-KL curves, `rlhf eval`, and the
+HTML report of a run directory (`rlhf report`)."""

@@ -50,6 +50,15 @@ logger = logging.getLogger(__name__)
 
 K = len(CATEGORIES)
 
+FINDINGS = {
+    "position_bias": "position",
+    "length_bias": "length",
+    "fatigue": "fatigue",
+    "too_fast": "speed",
+    "spammer": "spam",
+}
+"""Each per-annotator finding's name (its key in `AnnotatorReport.as_json`) and attribute."""
+
 
 @dataclass(frozen=True)
 class Agreement:
@@ -94,13 +103,8 @@ class AnnotatorReport:
 
     @property
     def findings(self) -> dict[str, PositionBias | LengthBias | Fatigue | Speed | Spam]:
-        return {
-            "position_bias": self.position,
-            "length_bias": self.length,
-            "fatigue": self.fatigue,
-            "too_fast": self.speed,
-            "spammer": self.spam,
-        }
+        """Each finding under its name in `FINDINGS` (also its key in `as_json`)."""
+        return {name: getattr(self, attribute) for name, attribute in FINDINGS.items()}
 
     @property
     def flags(self) -> list[str]:

@@ -1,25 +1,22 @@
-"""The report's charts, drawn with matplotlib's Agg backend and returned as base64 PNG.
+"""The quality report's charts, drawn with matplotlib's Agg backend and returned as base64 PNG.
 
-Figures are built without pyplot (no global state, safe in threads and tests). Each function takes
-the analysis and returns a `data:` URI ready for an `<img src>`.
+Figures are built without pyplot (`rlhf.reporting.figure`). Each function takes the analysis (or
+its JSON summary) and returns a `data:` URI ready for an `<img src>`.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import binomtest
 
+from rlhf import reporting
 from rlhf.quality.labels import CATEGORIES, Floats
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from rlhf.quality.analysis import AnnotatorReport, QualityAnalysis
 
 MAX_CURVES = 12
@@ -29,36 +26,16 @@ MIN_SHARED = 5
 COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52")
 
 
-def _figure(width: float, height: float) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def png_uri(figure: Figure) -> str:
-    """The figure as a `data:image/png;base64,...` URI."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def short(name: str, limit: int = 14) -> str:
-    return name if len(name) <= limit else name[: limit - 1] + "…"
-
-
 def kappa_heatmap(names: Sequence[str], matrix: Floats, shared: Floats) -> str:
     """Pairwise Cohen's kappa, annotators x annotators; blank where two shared fewer than
     `MIN_SHARED` items (a kappa of one or two items means little)."""
     matrix = np.where(shared >= MIN_SHARED, matrix, np.nan)
     n = len(names)
     size = min(12.0, 2.5 + 0.45 * n)
-    figure = _figure(size, size * 0.85)
+    figure = reporting.figure(size, size * 0.85)
     axes = figure.add_subplot()
     image = axes.imshow(np.ma.masked_invalid(matrix), vmin=-1, vmax=1, cmap="RdYlGn")
-    labels = [short(name) for name in names]
+    labels = [reporting.short(name) for name in names]
     axes.set_xticks(range(n), labels, rotation=60, ha="right", fontsize=8)
     axes.set_yticks(range(n), labels, fontsize=8)
     if n <= 12:
@@ -67,7 +44,7 @@ def kappa_heatmap(names: Sequence[str], matrix: Floats, shared: Floats) -> str:
                 axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
     figure.colorbar(image, ax=axes, label="Cohen's kappa")
     axes.set_title(f"Agreement between annotators (pairs sharing >= {MIN_SHARED} items)")
-    return png_uri(figure)
+    return reporting.png_uri(figure)
 
 
 def _rate_interval(successes: int, n: int) -> tuple[float, float]:
@@ -77,35 +54,41 @@ def _rate_interval(successes: int, n: int) -> tuple[float, float]:
     return float(interval.low), float(interval.high)
 
 
-def bias_chart(reports: Sequence[AnnotatorReport]) -> str:
-    """Per annotator: left-choice rate (95% Clopper-Pearson interval) and longer-choice rate."""
-    figure = _figure(max(6.0, 1.0 + 0.5 * len(reports)), 4.0)
+def _share(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def bias_chart(annotators: Mapping[str, Mapping[str, Any]]) -> str:
+    """Per annotator: left-choice rate (95% Clopper-Pearson interval) and longer-choice rate.
+
+    annotators: `QualityAnalysis.summary()["annotators"]` (name -> `AnnotatorReport.as_json()`).
+    """
+    names = list(annotators)
+    position = [a["position_bias"] for a in annotators.values()]
+    length = [a["length_bias"] for a in annotators.values()]
+    figure = reporting.figure(max(6.0, 1.0 + 0.5 * len(names)), 4.0)
     left, right = figure.subplots(1, 2, sharey=True)
-    x = np.arange(len(reports))
-    rates = [r.position.value if r.position.value is not None else math.nan for r in reports]
-    bounds = [_rate_interval(int(r.position.statistic or 0), r.position.n) for r in reports]
+    x = np.arange(len(names))
+    rates = [_share(p["value"]) for p in position]
+    bounds = [_rate_interval(int(p["statistic"] or 0), p["n"]) for p in position]
     low = [
-        max(0.0, rate - b[0]) if math.isfinite(rate) else 0.0
-        for rate, b in zip(rates, bounds, strict=True)
+        max(0.0, r - b[0]) if math.isfinite(r) else 0.0 for r, b in zip(rates, bounds, strict=True)
     ]
     high = [
-        max(0.0, b[1] - rate) if math.isfinite(rate) else 0.0
-        for rate, b in zip(rates, bounds, strict=True)
+        max(0.0, b[1] - r) if math.isfinite(r) else 0.0 for r, b in zip(rates, bounds, strict=True)
     ]
-    colors = [COLORS[3] if r.position.flagged else COLORS[0] for r in reports]
+    colors = [COLORS[3] if p["flagged"] else COLORS[0] for p in position]
     left.bar(x, rates, yerr=[low, high], color=colors, capsize=3)
     left.set_title("Chose the left response")
-    longer = [
-        r.length.longer_rate if r.length.longer_rate is not None else math.nan for r in reports
-    ]
-    right.bar(x, longer, color=[COLORS[3] if r.length.flagged else COLORS[1] for r in reports])
+    longer = [_share(g["longer_rate"]) for g in length]
+    right.bar(x, longer, color=[COLORS[3] if g["flagged"] else COLORS[1] for g in length])
     right.set_title("Chose the longer response")
     for axes in (left, right):
         axes.axhline(0.5, color="black", linewidth=0.8, linestyle="--")
         axes.set_ylim(0, 1)
-        axes.set_xticks(x, [short(r.name) for r in reports], rotation=60, ha="right", fontsize=8)
+        axes.set_xticks(x, [reporting.short(n) for n in names], rotation=60, ha="right", fontsize=8)
     left.set_ylabel("share of decisive judgments (red: flagged)")
-    return png_uri(figure)
+    return reporting.png_uri(figure)
 
 
 def _rolling(values: Floats, window: int) -> Floats:
@@ -120,14 +103,18 @@ def fatigue_curves(reports: Sequence[AnnotatorReport], window: int = 25) -> str 
     drawable = [r for r in chosen if r.session.agreement.size >= window]
     if not drawable and not timed:
         return None
-    figure = _figure(10.0, 4.0)
+    figure = reporting.figure(10.0, 4.0)
     agree_axes, seconds_axes = figure.subplots(1, 2)
     palette = {r.name: f"C{i % 10}" for i, r in enumerate(chosen)}
     for report in drawable:
         curve = _rolling(report.session.agreement, window)
         positions = report.session.agreement_positions[window - 1 :]
         agree_axes.plot(
-            positions, curve, label=short(report.name), color=palette[report.name], linewidth=1.2
+            positions,
+            curve,
+            label=reporting.short(report.name),
+            color=palette[report.name],
+            linewidth=1.2,
         )
     agree_axes.set_title(f"Agreement with the consensus (rolling {window})")
     agree_axes.set_xlabel("item in the annotator's session")
@@ -140,7 +127,7 @@ def fatigue_curves(reports: Sequence[AnnotatorReport], window: int = 25) -> str 
             seconds_axes.plot(
                 np.arange(window - 1, filled.size),
                 medians,
-                label=short(report.name),
+                label=reporting.short(report.name),
                 color=palette[report.name],
                 linewidth=1.2,
             )
@@ -153,13 +140,13 @@ def fatigue_curves(reports: Sequence[AnnotatorReport], window: int = 25) -> str 
     for axes in (agree_axes, seconds_axes):
         if axes.get_legend_handles_labels()[0]:
             axes.legend(fontsize=7, loc="lower left")
-    return png_uri(figure)
+    return reporting.png_uri(figure)
 
 
 def label_mix(analysis: QualityAnalysis) -> str:
     """Each annotator's share of a, b, tie and both_bad."""
     reports = list(analysis.annotators.values())
-    figure = _figure(max(6.0, 1.0 + 0.5 * len(reports)), 3.5)
+    figure = reporting.figure(max(6.0, 1.0 + 0.5 * len(reports)), 3.5)
     axes = figure.add_subplot()
     x = np.arange(len(reports))
     bottom = np.zeros(len(reports))
@@ -168,7 +155,9 @@ def label_mix(analysis: QualityAnalysis) -> str:
         if shares.any():
             axes.bar(x, shares, bottom=bottom, color=color, label=category)
             bottom += shares
-    axes.set_xticks(x, [short(r.name) for r in reports], rotation=60, ha="right", fontsize=8)
+    axes.set_xticks(
+        x, [reporting.short(r.name) for r in reports], rotation=60, ha="right", fontsize=8
+    )
     axes.set_title("Labels given")
     axes.legend(fontsize=8)
-    return png_uri(figure)
+    return reporting.png_uri(figure)

@@ -1,163 +1,154 @@
 """The quality report: one self-contained HTML file (tables, and charts as base64 PNG).
 
 Every string from the data (annotator names, verdicts, the source label) is escaped; the file
-loads nothing from the network. `render` returns the HTML; the CLI writes it atomically.
+loads nothing from the network. `render` returns the HTML; the CLI writes it atomically. The
+tables of agreement, annotators, findings and consensus are drawn from the JSON summary
+(`QualityAnalysis.summary()`), so `rlhf report` shows a saved summary the same way.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping
 from html import escape
-
-import numpy as np
+from typing import Any
 
 from rlhf.quality import plots
 from rlhf.quality.agreement import cohen_kappa, pairwise
-from rlhf.quality.analysis import AnnotatorReport, QualityAnalysis
-from rlhf.quality.bootstrap import Estimate
+from rlhf.quality.analysis import FINDINGS, QualityAnalysis
 from rlhf.quality.labels import CATEGORIES
+from rlhf.reporting import image, interval, number, page, percent, table
 
 MAX_PAIRS = 60
 """Annotator pairs listed in the pairwise table (those sharing the most items)."""
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.flag { color: #b00020; font-weight: 600; }
-.note { color: #555; font-size: 0.9em; }
-img { max-width: 100%; }
-"""
+AGREEMENT = (
+    ("percent_agreement", "Percent agreement", "share of annotator pairs giving the same label"),
+    ("fleiss_kappa", "Fleiss' kappa", "agreement beyond chance, all annotators"),
+    ("krippendorff_alpha", "Krippendorff's alpha (nominal)", "the same, robust to missing labels"),
+    ("krippendorff_alpha_ordinal", "Krippendorff's alpha (ordinal)",
+     "b < tie < a; near misses count less"),
+)  # fmt: skip
+"""The headline statistics: key in the summary's `intervals`, name, meaning."""
+
+Summary = Mapping[str, Any]
+"""`QualityAnalysis.summary()`, or the same read back from JSON."""
 
 
-def _number(value: float | None, digits: int = 3) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value:.{digits}f}"
-
-
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.0%}"
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]], numeric: set[int]) -> str:
-    """An HTML table; every cell is escaped here, so callers pass plain text."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = []
-    for row in rows:
-        cells = (
-            f'<td class="num">{escape(c)}</td>' if i in numeric else f"<td>{escape(c)}</td>"
-            for i, c in enumerate(row)
-        )
-        body.append(f"<tr>{''.join(cells)}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
-
-
-def _interval(estimate: Estimate) -> str:
-    if math.isnan(estimate.low):
-        return "n/a"
-    return f"[{estimate.low:.3f}, {estimate.high:.3f}]"
-
-
-def _agreement_section(analysis: QualityAnalysis) -> str:
-    a = analysis.agreement
+def agreement_table(summary: Summary) -> str:
+    """The headline agreement statistics with their bootstrap intervals."""
+    intervals = summary["intervals"]
+    confidence = intervals["percent_agreement"]["confidence"]
     rows = [
-        ("Percent agreement", a.percent, "share of annotator pairs giving the same label"),
-        ("Fleiss' kappa", a.fleiss_kappa, "agreement beyond chance, all annotators"),
-        ("Krippendorff's alpha (nominal)", a.alpha_nominal, "the same, robust to missing labels"),
-        ("Krippendorff's alpha (ordinal)", a.alpha_ordinal, "b < tie < a; near misses count less"),
-    ]
-    table = _table(
-        ["statistic", "value", f"{a.percent.confidence:.0%} interval", "meaning"],
-        [(name, _number(e.value), _interval(e), meaning) for name, e, meaning in rows],
-        {1, 2},
-    )
+        (name, number(intervals[key]["value"]),
+         interval(intervals[key]["low"], intervals[key]["high"]), meaning)
+        for key, name, meaning in AGREEMENT
+    ]  # fmt: skip
+    return table(["statistic", "value", f"{confidence:.0%} interval", "meaning"], rows, {1, 2})
+
+
+def _pairs_table(analysis: QualityAnalysis) -> str:
+    a = analysis.agreement
     pairs = sorted(a.cohen_kappa, key=lambda p: -a.shared_items[p])[:MAX_PAIRS]
-    pair_rows = [
+    rows = [
         (
             f"{p[0]} | {p[1]}",
             str(a.shared_items[p]),
-            _percent(a.pair_agreement[p]),
-            _number(a.cohen_kappa[p].value),
-            _interval(a.cohen_kappa[p]),
+            percent(a.pair_agreement[p]),
+            number(a.cohen_kappa[p].value),
+            interval(a.cohen_kappa[p].low, a.cohen_kappa[p].high),
         )
         for p in pairs
     ]
-    pair_table = _table(
-        ["annotators", "shared items", "agreement", "Cohen's kappa", "interval"],
-        pair_rows,
-        {1, 2, 3, 4},
-    )
+    header = ["annotators", "shared items", "agreement", "Cohen's kappa", "interval"]
+    return table(header, rows, {1, 2, 3, 4})
+
+
+def _agreement_section(analysis: QualityAnalysis, summary: Summary) -> str:
     names = analysis.table.annotators
     codes = analysis.table.codes
     matrix = pairwise(codes, lambda x, y: cohen_kappa(x, y, len(CATEGORIES)))
     shared = pairwise(codes, lambda x, y: float(((x >= 0) & (y >= 0)).sum()))
     heatmap = plots.kappa_heatmap(names, matrix, shared) if len(names) >= 2 else None
-    image = f'<img alt="agreement heatmap" src="{heatmap}">' if heatmap else ""
-    return f"<h2>Agreement</h2>{table}{image}<h3>Pairs of annotators</h3>{pair_table}"
+    return (
+        f"<h2>Agreement</h2>{agreement_table(summary)}"
+        + (image(heatmap, "agreement heatmap") if heatmap else "")
+        + f"<h3>Pairs of annotators</h3>{_pairs_table(analysis)}"
+    )
 
 
-def _annotator_row(report: AnnotatorReport) -> list[str]:
+def _annotator_row(name: str, a: Mapping[str, Any]) -> list[str]:
     return [
-        report.name,
-        str(report.labels),
-        _percent(report.agreement),
-        _percent(report.gold_accuracy) if report.gold_items else "n/a",
-        _percent(report.position.value),
-        _percent(report.length.longer_rate),
-        _number(report.fatigue.value, 2),
-        _number(report.speed.median_seconds, 1),
-        _number(report.spam.value, 2),
-        ", ".join(report.flags) or "none",
+        name,
+        str(a["labels"]),
+        percent(a["agreement_with_consensus"]),
+        percent(a["gold_accuracy"]) if a["gold_items"] else "n/a",
+        percent(a["position_bias"]["value"]),
+        percent(a["length_bias"]["longer_rate"]),
+        number(a["fatigue"]["value"], 2),
+        number(a["too_fast"]["median_seconds"], 1),
+        number(a["spammer"]["value"], 2),
+        ", ".join(a["flags"]) or "none",
     ]
 
 
-def _annotators_section(analysis: QualityAnalysis) -> str:
-    reports = list(analysis.annotators.values())
+def annotator_table(summary: Summary) -> str:
+    """One row per annotator: labels, agreement, gold accuracy, biases, speed, spam, flags."""
     header = [
         "annotator", "labels", "agrees with consensus", "gold accuracy", "left", "longer",
         "fatigue (change)", "median s", "kappa vs consensus", "flags",
     ]  # fmt: skip
-    table = _table(header, [_annotator_row(r) for r in reports], set(range(1, 9)))
-    findings = []
-    for report in reports:
+    rows = [_annotator_row(name, a) for name, a in summary["annotators"].items()]
+    return table(header, rows, range(1, 9))
+
+
+def findings_lists(summary: Summary, level: int = 3) -> str:
+    """Each annotator's findings in words, flagged ones in red, under an `<h{level}>` heading."""
+    out = []
+    for name, annotator in summary["annotators"].items():
         items = "".join(
-            f'<li class="{"flag" if f.flagged else ""}">{escape(name)}: {escape(f.verdict)}</li>'
-            for name, f in report.findings.items()
+            f'<li class="{"flag" if annotator[f]["flagged"] else ""}">{escape(f)}: '
+            f"{escape(annotator[f]['verdict'])}</li>"
+            for f in FINDINGS
         )
-        findings.append(f"<h3>{escape(report.name)}</h3><ul>{items}</ul>")
-    charts = [plots.bias_chart(reports), plots.label_mix(analysis)]
-    curves = plots.fatigue_curves(reports)
+        out.append(f"<h{level}>{escape(name)}</h{level}><ul>{items}</ul>")
+    return "".join(out)
+
+
+def _annotators_section(analysis: QualityAnalysis, summary: Summary) -> str:
+    charts = [plots.bias_chart(summary["annotators"]), plots.label_mix(analysis)]
+    curves = plots.fatigue_curves(list(analysis.annotators.values()))
     if curves:
         charts.append(curves)
-    images = "".join(f'<img alt="annotator chart" src="{c}">' for c in charts)
-    return f"<h2>Annotators</h2>{table}{images}<h2>Findings</h2>{''.join(findings)}"
+    images = "".join(image(chart, "annotator chart") for chart in charts)
+    return (
+        f"<h2>Annotators</h2>{annotator_table(summary)}{images}"
+        f"<h2>Findings</h2>{findings_lists(summary)}"
+    )
 
 
-def _consensus_section(analysis: QualityAnalysis) -> str:
-    gold = analysis.gold_accuracy()
-    rows = []
-    for method, consensus in analysis.consensus.items():
-        counts = [str(int((consensus.labels == c).sum())) for c in range(len(CATEGORIES))]
-        accuracy, n = gold[method]
-        confidence = consensus.confidence[np.isfinite(consensus.confidence)]
-        rows.append(
-            [
-                method,
-                *counts,
-                _number(float(confidence.mean()) if confidence.size else math.nan),
-                f"{_percent(accuracy)} of {n}" if n else "no gold items",
-            ]
-        )
+def consensus_table(summary: Summary) -> str:
+    """Per aggregation method: its labels, mean confidence and accuracy on gold items."""
+    rows = [
+        [
+            method,
+            *(str(c["labels"].get(category, 0)) for category in CATEGORIES),
+            number(c["mean_confidence"]),
+            f"{percent(c['gold_accuracy'])} of {c['gold_items']}"
+            if c["gold_items"]
+            else "no gold items",
+        ]
+        for method, c in summary["consensus"].items()
+    ]
     header = ["method", *CATEGORIES, "mean confidence", "accuracy on gold items"]
+    return table(header, rows, range(1, 7))
+
+
+def _consensus_section(summary: Summary) -> str:
     note = (
         '<p class="note">Gold items are annotations with <code>metadata.gold</code>. '
         "<code>rlhf quality aggregate --method M</code> writes the consensus as training pairs.</p>"
     )
-    return f"<h2>Consensus</h2>{_table(header, rows, set(range(1, 7)))}{note}"
+    return f"<h2>Consensus</h2>{consensus_table(summary)}{note}"
 
 
 def render(analysis: QualityAnalysis, *, title: str = "Annotation quality") -> str:
@@ -171,13 +162,11 @@ def render(analysis: QualityAnalysis, *, title: str = "Annotation quality") -> s
         + (f" {table.skipped} annotations by ranks left out." if table.skipped else "")
         + f" Tests at significance {analysis.thresholds.alpha}.</p>"
     )
+    summary = analysis.summary()
     body = (
         f"<h1>{escape(title)}</h1>{overview}"
-        + _agreement_section(analysis)
-        + _annotators_section(analysis)
-        + _consensus_section(analysis)
+        + _agreement_section(analysis, summary)
+        + _annotators_section(analysis, summary)
+        + _consensus_section(summary)
     )
-    return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}'
-        f"</title><style>{STYLE}</style></head><body>{body}</body></html>\n"
-    )
+    return page(title, body)
