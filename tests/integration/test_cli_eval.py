@@ -125,6 +125,26 @@ def test_two_policies_give_finite_numbers_and_an_interval_around_the_estimate(
     assert low < high
 
 
+@pytest.mark.slow
+def test_best_of_n_by_the_judge_itself_beats_single_samples(task: dict[str, Path]) -> None:
+    # barely trained policies tie on the gold score: length is both the judge and the picker
+    length = f"{task['gold']}:length"
+    summary = evaluate(
+        task, "long", "long", "--best-of", "4", "--reward.function", length, judge="length"
+    )
+    assert summary["policy"]["model"] == f"best-of-4({task['long']})"
+    assert summary["policy"]["judge_mean"] > summary["baseline"]["judge_mean"]
+    assert summary["wins"] > summary["losses"]
+    assert summary["rm_judge_agreement"] == 1.0  # the reward is the judge
+
+
+def test_best_of_n_without_a_reward_model_says_what_to_give() -> None:
+    result = rlhf("eval", "--data", "p.jsonl", "--policy", "a", "--baseline", "b",
+                  "--judge.function", "g.py:gold", "--best-of", "4")  # fmt: skip
+    assert result.returncode == 2
+    assert "--best-of needs a reward model" in result.stderr
+
+
 def test_eval_without_a_judge_says_how_to_give_one(tmp_path: Path) -> None:
     result = rlhf("eval", "--data", "p.jsonl", "--policy", "a", "--baseline", "b")
     assert result.returncode != 0

@@ -4,7 +4,9 @@ Both policies answer every prompt k times (`samples_per_prompt`) with the same s
 judge scores every response, and pair j of prompt i compares the policy's j-th response with the
 baseline's (`rlhf.eval.winrate`). Alongside the win rate: each side's mean judge score, mean length
 in tokens and distinct-1/2 (`rlhf.eval.diversity`), and, with a reward model (`--reward.model`),
-its mean score of each side and its agreement with the judge on which response is better.
+its mean score of each side and its agreement with the judge on which response is better. With
+`--best-of N` the policy side answers with the best of N samples by that reward model: the best-of-n
+baseline that RL runs are compared with.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from rlhf.data.records import render_plain
 from rlhf.errors import UserError
 from rlhf.eval.diversity import distinct_n
 from rlhf.eval.winrate import ordering_agreement, outcomes, paired_bootstrap, wilson_interval
+from rlhf.ops.best_of_n import select_best
 from rlhf.progress import progress
 from rlhf.quality.bootstrap import Estimate, finite_or_none
 from rlhf.rewards.sources import RewardConfig, Scorer, build_scorer
@@ -58,6 +61,9 @@ class EvalConfig:
     """Optional proxy reward model, scored on both sides and checked against the judge."""
     samples_per_prompt: int = 1
     """Responses per prompt from each policy; each pair is one comparison."""
+    best_of: int = 1
+    """n > 1: the policy answers with the best of n samples by the --reward.* model (the best-of-n
+    baseline, e.g. of the SFT policy); the baseline samples once."""
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     """How responses are sampled (the same for both policies)."""
     interval: Interval = "wilson"
@@ -79,14 +85,24 @@ class EvalConfig:
     device: str = "cpu"
     """Where the policies and reward models run (`cpu`, `cuda`, ...)."""
 
+    @property
+    def policy_name(self) -> str:
+        """How the policy side is named in results: `best-of-N(MODEL)` for best-of-n."""
+        return self.policy if self.best_of == 1 else f"best-of-{self.best_of}({self.policy})"
+
     def __post_init__(self) -> None:
         if not self.judge.given:
             raise UserError(
                 "rlhf eval needs a judge: --judge.function file.py:name (a gold scorer), "
                 "--judge.model DIR (a reward model) or --judge.url URL"
             )
-        if self.samples_per_prompt < 1 or self.batch_size < 1:
-            raise UserError("samples_per_prompt and batch_size must be >= 1")
+        if self.samples_per_prompt < 1 or self.batch_size < 1 or self.best_of < 1:
+            raise UserError("samples_per_prompt, best_of and batch_size must be >= 1")
+        if self.best_of > 1 and not self.reward.given:
+            raise UserError(
+                "--best-of needs a reward model to pick the best: give --reward.model DIR "
+                "(or --reward.function / --reward.url)"
+            )
         if not 0.0 < self.confidence < 1.0:
             raise UserError(f"confidence must lie in (0, 1), e.g. 0.95; got {self.confidence}")
         if self.resamples < 0:
@@ -188,7 +204,7 @@ def evaluate(config: EvalConfig) -> EvalResult:
     """Sample both policies with the same seed, judge every response, and compare them."""
     judge = build_scorer(config.judge, device=config.device, what="judge")
     proxy = build_scorer(config.reward, device=config.device) if config.reward.given else None
-    policy = _side(config, config.policy, judge, proxy)
+    policy = _side(config, config.policy, judge, proxy, config.best_of)
     baseline = _side(config, config.baseline, judge, proxy)
     o = outcomes(policy.judge, baseline.judge)  # (P, k)
     boot = paired_bootstrap(policy.judge, baseline.judge, resamples=config.resamples,
@@ -208,32 +224,43 @@ def evaluate(config: EvalConfig) -> EvalResult:
         win_rate=rate,
         wilson=wilson_interval(rate, o.size, config.confidence),
         bootstrap=boot,
-        policy=_summary(config.policy, policy),
+        policy=_summary(config.policy_name, policy),
         baseline=_summary(config.baseline, baseline),
         reward_agreement=agreement if proxy is not None else None,
         decisive=decisive,
     )
 
 
-def _side(config: EvalConfig, model: str, judge: Scorer, proxy: Scorer | None) -> _Side:
-    """One policy's k responses to every prompt, seeded by `config.seed`, and their scores."""
+def _side(
+    config: EvalConfig, model: str, judge: Scorer, proxy: Scorer | None, best_of: int = 1
+) -> _Side:
+    """One policy's k responses to every prompt, seeded by `config.seed`, and their scores; with
+    `best_of` n > 1, each response is the best of n samples by the proxy reward."""
     loaded = load_policy(model, device=config.device)
     prompts = loaded.prompts(config.data, config.format, max_prompt_length=config.max_prompt_length)
     k = config.samples_per_prompt
-    repeated = [p for p in prompts for _ in range(k)]
+    drawn = [p for p in prompts for _ in range(k * best_of)]
     generator = torch.Generator(config.device).manual_seed(config.seed)
     texts: list[str] = []
     lengths = []
-    starts = range(0, len(repeated), config.batch_size)
+    starts = range(0, len(drawn), config.batch_size)
     for start in progress(starts, desc=f"eval {model}", total=len(starts)):
-        batch = loaded.sample(repeated[start : start + config.batch_size], config.sampling,
+        batch = loaded.sample(drawn[start : start + config.batch_size], config.sampling,
                               generator=generator)  # fmt: skip
         texts.extend(batch.texts)
         lengths.append(batch.lengths)
+    all_lengths = torch.cat(lengths)
+    rewards = _scores(proxy, drawn, texts, config.batch_size) if proxy else None
+    if best_of > 1:
+        assert rewards is not None  # EvalConfig requires a reward source for best_of > 1
+        best = select_best(torch.from_numpy(rewards).view(-1, best_of))  # (P * k,)
+        rows = torch.arange(len(best)) * best_of + best
+        texts, all_lengths, rewards = [texts[i] for i in rows], all_lengths[rows], rewards[rows]
     shape = (len(prompts), k)
-    judged = _scores(judge, repeated, texts, config.batch_size).reshape(shape)
-    rewards = _scores(proxy, repeated, texts, config.batch_size).reshape(shape) if proxy else None
-    return _Side(texts, torch.cat(lengths), judged, rewards, prompts)
+    kept = [p for p in prompts for _ in range(k)]
+    judged = _scores(judge, kept, texts, config.batch_size).reshape(shape)
+    return _Side(texts, all_lengths, judged, None if rewards is None else rewards.reshape(shape),
+                 prompts)  # fmt: skip
 
 
 def _scores(
