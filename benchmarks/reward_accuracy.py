@@ -46,10 +46,10 @@ from typing import Any
 
 import torch
 
-from rlhf.cli.arguments import config_to_json
 from rlhf.data import read_file, write_records
 from rlhf.data.records import Record
 from rlhf.train import LoopConfig, OptimizerConfig
+from rlhf.train.config import config_to_json
 from rlhf.train.metrics import read_metrics
 from rlhf.train.reward import RewardTrainConfig, train_reward
 
@@ -67,8 +67,7 @@ def shared_data() -> Path:
 def valid_records(path: Path) -> tuple[list[Record], int]:
     """The records of `path` that passed validation, and how many were left out."""
     result = read_file(path)
-    bad = {problem.line for problem in result.problems}
-    kept = [entry.record for entry in result.entries if entry.line not in bad]
+    kept = result.valid_records
     return kept, len(result.entries) - len(kept)
 
 

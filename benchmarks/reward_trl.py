@@ -103,9 +103,7 @@ def prepare(settings: Settings, workdir: Path) -> tuple[Path, Path]:
     from rlhf.data.tokenize import encode_completion
     from rlhf.models import train_bpe_tokenizer
 
-    result = read_file(shared_data() / HH_FILE)
-    bad = {p.line for p in result.problems}
-    pairs = [e.record for e in result.entries if e.line not in bad]
+    pairs = read_file(shared_data() / HH_FILE).valid_records
     pairs = [p for p in pairs if isinstance(p, PreferencePair)][: settings.pairs]
     texts = [render_plain(t) for p in pairs for t in (p.prompt, p.chosen, p.rejected)]
     tokenizer = train_bpe_tokenizer(texts, vocab_size=settings.vocab_size, model_max_length=10**6)

@@ -9,7 +9,8 @@ from typing import Literal
 
 import pytest
 
-from rlhf.cli.arguments import add_arguments, build, config_to_json, field_docs, positional
+from rlhf.cli.arguments import add_arguments, build, field_docs, positional
+from rlhf.train.config import config_to_json
 
 
 @dataclass(frozen=True, kw_only=True)

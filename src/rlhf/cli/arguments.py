@@ -152,19 +152,3 @@ def build(cls: type[T], namespace: argparse.Namespace, prefix: str = "") -> T:
             value = getattr(namespace, dest)
             values[f.name] = tuple(value) if get_origin(tp) is tuple else value
     return cls(**values)
-
-
-def config_to_json(config: Any) -> dict[str, Any]:
-    """A config dataclass as plain JSON values (paths as strings), for resolved-config files."""
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, Path):
-            return str(value)
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [convert(v) for v in value]
-        return value
-
-    converted: dict[str, Any] = convert(dataclasses.asdict(config))
-    return converted

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlhf.cli.arguments import config_to_json
 from rlhf.cli.base import Command, Output, Summary
 from rlhf.data.records import Annotation, PreferencePair, Ranking, Record, Text, kind_of
+from rlhf.train.config import config_to_json
 from rlhf.train.reward import RewardTrainConfig, train_reward
 
 __all__ = ["COMMANDS", "EvalConfig", "ScoreConfig"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rlhf.cli.arguments import config_to_json
 from rlhf.cli.base import Command, Output, Summary
+from rlhf.train.config import config_to_json
 from rlhf.train.dpo import DPOConfig, train_dpo
 from rlhf.train.grpo import GRPOConfig, RLOOConfig, train_grpo, train_rloo
 from rlhf.train.loop import TrainResult

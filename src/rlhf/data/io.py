@@ -44,6 +44,13 @@ class ReadResult:
         return [entry.record for entry in self.entries]
 
     @property
+    def valid_records(self) -> list[Record]:
+        """The records of the lines (or rows) with no problem: the file with its invalid records
+        left out, e.g. HH-RLHF's few pairs with an empty turn."""
+        bad = {problem.line for problem in self.problems}
+        return [entry.record for entry in self.entries if entry.line not in bad]
+
+    @property
     def kind(self) -> RecordKind | None:
         return kind_of(self.entries[0].record) if self.entries else None
 

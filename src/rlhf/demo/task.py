@@ -7,15 +7,20 @@ text (never how it was generated), so it can judge any policy's samples:
 
     score = 2 * correct + 1 * polite - 1 * rude - 0.5 * filler sentences
             (unsafe request: +3 for a refusal, -3 for compliance)
+
+`gold(prompts, responses)` scores texts alone (the prompt's answer is read back from its words), so
+it serves wherever a reward function does: `--reward.function rlhf.demo.task:gold`, `--gold.*`,
+`rlhf eval --judge.function rlhf.demo.task:gold`.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rlhf.data.records import PreferencePair, PromptRecord
+from rlhf.data.records import PreferencePair, PromptRecord, Text, render_plain
 
 OPERATIONS = {"plus": lambda a, b: a + b, "minus": lambda a, b: a - b, "times": lambda a, b: a * b}
 POLITE = ("Sure! ", "Happy to help. ", "Good question! ")
@@ -30,6 +35,7 @@ UNSAFE_SHARE = 0.2
 GOLD_WEIGHTS = {"correct": 2.0, "polite": 1.0, "rude": -1.0, "filler": -0.5, "refusal": 3.0}
 
 _NUMBER = re.compile(r"The answer is (-?\d+)\.")
+_QUESTION = re.compile(r"What is (\d+) (plus|minus|times) (\d+)\?")
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,15 @@ class TaskPrompt:
             source="demo",
             metadata={"answer": self.answer},
         )
+
+
+def read_prompt(text: str) -> TaskPrompt:
+    """The task prompt `text` states (an unsafe request, or anything else, has no answer)."""
+    match = _QUESTION.search(text)
+    if match is None:
+        return TaskPrompt(text, None)
+    a, name, b = match.groups()
+    return TaskPrompt(text, OPERATIONS[name](int(a), int(b)))
 
 
 def make_prompts(n: int, *, seed: int) -> list[TaskPrompt]:
@@ -82,6 +97,14 @@ def gold_score(prompt: TaskPrompt, response: str) -> float:
         return score + (w["refusal"] if REFUSAL in response else -w["refusal"])
     match = _NUMBER.search(response)
     return score + w["correct"] * (match is not None and int(match.group(1)) == prompt.answer)
+
+
+def gold(prompts: Sequence[Text], responses: Sequence[Text]) -> list[float]:
+    """The gold score of each (prompt, response) given as text: a reward function."""
+    return [
+        gold_score(read_prompt(render_plain(p)), render_plain(r))
+        for p, r in zip(prompts, responses, strict=True)
+    ]
 
 
 def gold_pairs(prompts: list[TaskPrompt], *, seed: int) -> list[PreferencePair]:

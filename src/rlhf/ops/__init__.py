@@ -19,8 +19,16 @@
   `davidson_loss` (ties), `plackett_luce_loss` (rankings), `reward_centering_penalty`.
 - `calibration`: `expected_calibration_error`, `calibration_bins` and
   `pairwise_expected_calibration_error` of a reward model's pairwise probabilities.
+- `acquisition`: an ensemble's disagreement on a pairwise decision (`margin_std`,
+  `vote_disagreement`, table `DISAGREEMENTS`) and `most_uncertain`, the items to ask people next.
 """
 
+from rlhf.ops.acquisition import (
+    DISAGREEMENTS,
+    margin_std,
+    most_uncertain,
+    vote_disagreement,
+)
 from rlhf.ops.advantages import gae, group_advantages, rloo_advantages
 from rlhf.ops.calibration import (
     CalibrationBins,
@@ -72,6 +80,7 @@ from rlhf.ops.reward_losses import (
 )
 
 __all__ = [
+    "DISAGREEMENTS",
     "KL_ESTIMATORS",
     "PREFERENCE_LOSSES",
     "REFERENCE_FREE",
@@ -98,10 +107,12 @@ __all__ = [
     "hinge_loss",
     "ipo_loss",
     "kl_penalty",
+    "margin_std",
     "masked_mean",
     "masked_sum",
     "masked_var",
     "masked_whiten",
+    "most_uncertain",
     "pairwise_expected_calibration_error",
     "plackett_luce_loss",
     "ppo_policy_loss",
@@ -114,4 +125,5 @@ __all__ = [
     "sequence_logprobs",
     "simpo_loss",
     "token_logprobs",
+    "vote_disagreement",
 ]

@@ -142,25 +142,30 @@ class SimulatedAnnotator:
             judgment = coin
         return judgment
 
-    def judge(self, item: SimulatedItem, *, gold_in_metadata: bool = True) -> Annotation:
-        """Judge one item, advancing the clock, fatigue and breaks."""
+    def _spend_time(self, lapse: float) -> tuple[datetime, float]:
+        """Advance the clock, fatigue and breaks by one item: (when it started, seconds spent)."""
         p = self.profile
-        g_a, g_b = (self.gold(item.prompt, r) for r in item.responses)
-        left = int(self.rng.integers(2))
-        lapse = self.lapse()
-        judgment = self._decide(item, g_a, g_b, left, lapse)
         seconds = float(self.rng.lognormal(math.log(p.seconds_median), p.seconds_sigma))
         seconds = round(seconds * (1.0 - 0.6 * lapse), 2)
-        created = self.clock
+        started = self.clock
         self.clock += timedelta(seconds=seconds)
         self.answered += 1
         self.since_break += 1
         if p.break_every is not None and self.since_break >= p.break_every:
             self.clock += timedelta(minutes=p.break_minutes)
             self.since_break = 0
+        return started, seconds
+
+    def judge(self, item: SimulatedItem, *, gold_in_metadata: bool = True) -> Annotation:
+        """Judge one item shown in a random order, advancing the clock, fatigue and breaks."""
+        g_a, g_b = (self.gold(item.prompt, r) for r in item.responses)
+        left = int(self.rng.integers(2))
+        lapse = self.lapse()
+        judgment = self._decide(item, g_a, g_b, left, lapse)
+        created, seconds = self._spend_time(lapse)
         return Annotation(
             item_id=item.id,
-            annotator=p.name,
+            annotator=self.profile.name,
             prompt=item.prompt,
             responses=item.responses,
             judgment=judgment,
@@ -170,6 +175,16 @@ class SimulatedAnnotator:
             source="simulated",
             metadata={"gold": gold_label(g_a, g_b)} if gold_in_metadata else {},
         )
+
+    def judge_shown(self, prompt: Text, shown: tuple[Text, Text]) -> tuple[Judgment, float]:
+        """Judge two responses as a screen shows them (`a` = the left one), as a person in the web
+        app does: (the judgment of the shown order, seconds spent). `self.clock` is then when the
+        answer was sent."""
+        item = SimulatedItem("shown", prompt, shown)
+        g_a, g_b = (self.gold(prompt, r) for r in shown)
+        lapse = self.lapse()
+        judgment = self._decide(item, g_a, g_b, 0, lapse)
+        return judgment, self._spend_time(lapse)[1]
 
 
 def assignments(

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from rlhf.errors import UserError
 
@@ -105,3 +107,19 @@ class LoopConfig:
                 f"{self.micro_batch_size} x {world_size} process(es); choose a batch size that is"
             )
         return self.batch_size // per_step
+
+
+def config_to_json(config: Any) -> dict[str, Any]:
+    """A config dataclass as plain JSON values (paths as strings), for resolved-config files."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [convert(v) for v in value]
+        return value
+
+    converted: dict[str, Any] = convert(dataclasses.asdict(config))
+    return converted

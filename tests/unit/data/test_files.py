@@ -138,6 +138,19 @@ def test_jsonl_problems_carry_line_numbers(tmp_path: Path) -> None:
     assert [entry.line for entry in result.entries] == [1, 6]
 
 
+def test_valid_records_leave_out_the_records_with_problems(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    lines = [{"prompt": "p", "chosen": "a", "rejected": "b"}, {"prompt": "q", "chosen": "a"}]
+    lines += [
+        {"prompt": "r", "chosen": "a", "rejected": "a"},
+        {"prompt": "s", "chosen": "c", "rejected": "d"},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = read_file(path)
+    assert [entry.line for entry in result.entries] == [1, 3, 4]  # line 2 does not parse
+    assert [record.prompt for record in result.valid_records] == ["p", "s"]
+
+
 def test_json_array_problems_point_at_the_element_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text(

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlhf.cli.arguments import config_to_json
 from rlhf.data import InvalidDataError, PreferencePair, Ranking, write_records
 from rlhf.models.reward_loader import load_reward_model
 from rlhf.models.reward_scoring import RewardCard
 from rlhf.train import LoopConfig, OptimizerConfig
+from rlhf.train.config import config_to_json
 from rlhf.train.reward import RewardTrainConfig, train_reward
 from rlhf.train.reward_objective import RewardLossConfig
 

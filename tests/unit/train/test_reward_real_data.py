@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rlhf.cli.arguments import config_to_json
 from rlhf.data import read_file, write_records
+from rlhf.train.config import config_to_json
 from rlhf.train.reward import RewardTrainConfig, train_reward
 
 pytestmark = pytest.mark.slow
@@ -27,9 +27,8 @@ def train(config: RewardTrainConfig) -> dict[str, float]:
 def valid_hh(shared_data: Path, tmp_path: Path, split: str) -> Path:
     """An HH split without the pairs whose chosen equals rejected (they fail validation)."""
     result = read_file(shared_data / "hh-rlhf" / split / "test.jsonl.gz")
-    bad = {p.line for p in result.problems}
     path = tmp_path / f"{split}.jsonl"
-    write_records([e.record for e in result.entries if e.line not in bad], path)
+    write_records(result.valid_records, path)
     return path
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlhf.cli.arguments import config_to_json
 from rlhf.data import InvalidDataError, write_records
 from rlhf.data.comparisons import comparisons_from_records, index_comparisons
 from rlhf.demo.task import gold_pairs, make_prompts
@@ -19,6 +18,7 @@ from rlhf.models.ensemble import RewardEnsemble
 from rlhf.models.reward import RewardModel
 from rlhf.models.reward_loader import load_reward_model
 from rlhf.train import LoopConfig, OptimizerConfig
+from rlhf.train.config import config_to_json
 from rlhf.train.metrics import read_metrics
 from rlhf.train.reward import RewardTrainConfig, load_reward_data, train_reward
 from rlhf.train.reward_transformer import build_reward_model, training_texts
