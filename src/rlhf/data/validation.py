@@ -347,6 +347,15 @@ def _check_text(text: Text, name: str, errors: FieldErrors) -> None:
             errors.append((f"{name}[{i}].content", "empty"))
 
 
+def check_texts(texts: Mapping[str, Text]) -> FieldErrors:
+    """The problems of texts that must each be a non-empty text without NUL characters, by name
+    (e.g. a campaign item's prompt and responses)."""
+    errors: FieldErrors = []
+    for name, text in texts.items():
+        _check_text(text, name, errors)
+    return errors
+
+
 def _check_style(texts: dict[str, Text], errors: FieldErrors) -> None:
     styles = {name: is_conversational(t) for name, t in texts.items()}
     if len(set(styles.values())) > 1:

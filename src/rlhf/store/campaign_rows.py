@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from rlhf.data.validation import check_texts
 from rlhf.store.campaign_values import CampaignInfo, CampaignItem, Lease, NewCampaign
 from rlhf.store.codec import default_item_id, item_json, text_from_json, text_hash
 from rlhf.store.errors import Conflict, NotFound, StoreError
@@ -48,6 +49,11 @@ def check_new(new: NewCampaign) -> None:
         problems.append("items: none; a campaign needs at least one item")
     if any(not name.strip() for name in new.annotators):
         problems.append("annotators: an empty name")
+    for i, item in enumerate(new.items):
+        texts = {"prompt": item.prompt} | {
+            f"responses[{j}]": response for j, response in enumerate(item.responses)
+        }
+        problems.extend(f"items[{i}].{name}: {reason}" for name, reason in check_texts(texts))
     ids = [item.id for item in new.items if item.id is not None]
     if len(set(ids)) != len(ids):
         problems.append("items: the same id given twice")

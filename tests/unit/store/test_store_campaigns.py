@@ -180,6 +180,14 @@ def test_bad_campaigns_are_refused(store: Store) -> None:
     bad = NewCampaign(name="c2", overlap=0, lease_seconds=60, annotators=("a",), items=())
     with pytest.raises(StoreError, match=r"overlap: 0.*items: none"):
         store.campaigns.create(bad)
+    # items obey the data contract's text rules (PostgreSQL cannot even store a NUL)
+    texts = (CampaignItem(prompt="Sum?", responses=("4", "5\x00")),
+             CampaignItem(prompt="Sum?", responses=(" ", "5")))  # fmt: skip
+    bad = NewCampaign(name="c3", overlap=1, lease_seconds=60, annotators=("a",), items=texts)
+    with pytest.raises(StoreError, match=r"items\[0\]\.responses\[1\]: contains a NUL character"
+                                         r".*items\[1\]\.responses\[0\]: empty"):  # fmt: skip
+        store.campaigns.create(bad)
+    assert [c.name for c in store.campaigns.all()] == ["c1"]  # nothing half-written
 
 
 def test_export_by_campaign(store: Store) -> None:
