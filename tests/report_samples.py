@@ -107,6 +107,9 @@ def quality_summary() -> dict[str, Any]:
     return analyze(table, resamples=20).summary()
 
 
+CHECKS = {"the policy beats SFT": True, f"nothing odd {SCRIPT}": False}
+
+
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -119,8 +122,8 @@ def write_json(path: Path, value: Any) -> None:
 
 def write_run_dir(root: Path) -> Path:
     """Everything `rlhf report` reads, under `root`; returns `root`."""
-    summary = {"title": f"Demo run {SCRIPT}", "figures": FIGURES, "timings": TIMINGS,
-               "rounds": ROUNDS, "ignored": [1, 2]}  # fmt: skip
+    summary = {"title": f"Demo run {SCRIPT}", "figures": FIGURES, "checks": CHECKS,
+               "timings": TIMINGS, "rounds": ROUNDS, "ignored": [1, 2]}  # fmt: skip
     write_json(root / "summary.json", summary)
     write_jsonl(root / "ppo" / "metrics.jsonl", online_rows())
     write_json(root / "ppo" / "config.json", {"kl_coef": 0.05, "policy": "runs/sft <b>"})

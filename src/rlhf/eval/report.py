@@ -1,6 +1,7 @@
 """`rlhf report RUN_DIR`: one self-contained HTML page of everything a run directory holds.
 
-The headline figures of `rlhf demo` with where each came from, phase timings and rounds; every
+The headline figures of `rlhf demo` with where each came from, the checks it must pass, phase
+timings and rounds; every
 training run's curves and its reward-vs-KL curve; every evaluation's win rate with its interval and
 the samples before and after; every annotator-quality summary. What is read, and from which files,
 is `rlhf.eval.rundir`. Charts are inline PNG, styles inline, no scripts and no external URLs; every
@@ -32,6 +33,7 @@ REPORT_FILE = "report.html"
 STYLE = """
 nav ul { columns: 2; }
 td.num { white-space: nowrap; }
+.wide { overflow-x: auto; }
 section { margin-bottom: 2.5em; }
 .samples td { white-space: pre-wrap; max-width: 28em; }
 details pre { white-space: pre-wrap; font-size: 0.85em; background: #f7f7f7; padding: 0.5em; }
@@ -72,6 +74,9 @@ def _summary_section(contents: RunContents) -> str:
             (name, cell(f.get("value")), cell(f.get("source", ""))) for name, f in figures.items()
         ]
         parts.append("<h3>Headline figures</h3>" + table(["figure", "value", "source"], rows, {1}))
+    if checks := summary.get("checks"):
+        held = [(statement, "yes" if ok else "NO") for statement, ok in checks.items()]
+        parts.append("<h3>Checks</h3>" + table(["what the run must show", "shown"], held, set()))
     if timings := summary.get("timings"):
         chart = plots.timings_chart(timings)
         seconds = [(phase, cell(value)) for phase, value in timings.items()]
@@ -80,7 +85,7 @@ def _summary_section(contents: RunContents) -> str:
         )
         parts.append(table(["phase", "seconds"], seconds, {1}))
     if rounds := summary.get("rounds"):
-        parts.append("<h3>Rounds</h3>" + _records_table(rounds))
+        parts.append('<h3>Rounds</h3><div class="wide">' + _records_table(rounds) + "</div>")
     return "".join(parts)
 
 

@@ -56,7 +56,9 @@ def test_every_section_is_present_and_listed_in_the_contents(html: str) -> None:
     assert re.findall(r'<a href="#(\w+)">', toc.group()) == re.findall(
         r'<section id="(\w+)">', html
     )
-    assert headings(html, 3)[:5] == ["Headline figures", "Time per phase", "Rounds", "ppo", "sft"]
+    assert headings(html, 3)[:6] == [
+        "Headline figures", "Checks", "Time per phase", "Rounds", "ppo", "sft",
+    ]  # fmt: skip
     assert "<title>Demo run &lt;script&gt;alert(1)&lt;/script&gt;</title>" in html
 
 
@@ -70,6 +72,14 @@ def test_each_figure_is_stated_with_where_it_came_from(html: str) -> None:
         for name, f in FIGURES.items()
     ]
     assert ("gold reward after PPO", "n/a", "no gold scorer &amp; none logged") in rows
+
+
+def test_checks_say_which_held(html: str) -> None:
+    checks = html.split("<h3>Checks</h3>")[1].split("</table>")[0]
+    assert re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td></tr>", checks) == [
+        ("the policy beats SFT", "yes"),
+        ("nothing odd &lt;script&gt;alert(1)&lt;/script&gt;", "NO"),
+    ]
 
 
 def test_rounds_table_has_the_union_of_keys_and_na_for_null(html: str) -> None:
