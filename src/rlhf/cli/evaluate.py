@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from rlhf.cli.base import Command, Output, Summary
-from rlhf.data.files import atomic_write_text
-from rlhf.eval.compare import EvalConfig, EvalResult, SideResult, evaluate
+from rlhf.eval.compare import EvalConfig, EvalResult, SideResult, evaluate, summarize
 from rlhf.quality.bootstrap import finite_or_none
 
 
@@ -36,9 +33,8 @@ def run_eval(config: EvalConfig, out: Output) -> Summary:
         out.line(
             f"reward model agrees with the judge on {shown} of {result.decisive} decided pairs"
         )
-    summary = result.as_json(config.interval, config.confidence)
+    summary = summarize(result, config)
     if config.output is not None:
-        atomic_write_text(config.output, json.dumps(summary, indent=2) + "\n")
         out.line(f"wrote {config.output}")
     return summary
 

@@ -24,6 +24,11 @@ class PromptExample:
     prompt: Text
     ids: tuple[int, ...]
 
+    @classmethod
+    def encode(cls, prompt: Text, tokenizer: Any, *, max_prompt_length: int) -> PromptExample:
+        """`prompt` tokenized for generation, cut from the left to `max_prompt_length` tokens."""
+        return cls(prompt, tuple(prompt_ids(tokenizer, prompt)[-max_prompt_length:]))
+
 
 def load_prompts(
     spec: str, format: str | None, tokenizer: Any, *, max_prompt_length: int
@@ -39,8 +44,9 @@ def load_prompts(
         if key in seen:
             continue
         seen.add(key)
-        ids = prompt_ids(tokenizer, prompt)[-max_prompt_length:]
-        examples.append(PromptExample(prompt, tuple(ids)))
+        examples.append(
+            PromptExample.encode(prompt, tokenizer, max_prompt_length=max_prompt_length)
+        )
     if not examples:
         raise UserError(f"{spec} holds no prompts to generate from")
     return examples

@@ -11,6 +11,7 @@ baseline that RL runs are compared with.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from rlhf.data.files import atomic_write_text
 from rlhf.data.formats import FormatName
 from rlhf.data.prompts import PromptExample
 from rlhf.data.records import render_plain
@@ -36,7 +38,7 @@ from rlhf.rollout.sampling import SamplingConfig
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EvalConfig", "EvalResult", "Sample", "SideResult", "evaluate"]
+__all__ = ["EvalConfig", "EvalResult", "Sample", "SideResult", "evaluate", "summarize"]
 
 SAMPLES_SHOWN = 8
 """Prompts whose responses are kept in the result, for a look at what each policy says."""
@@ -229,6 +231,14 @@ def evaluate(config: EvalConfig) -> EvalResult:
         reward_agreement=agreement if proxy is not None else None,
         decisive=decisive,
     )
+
+
+def summarize(result: EvalResult, config: EvalConfig) -> dict[str, Any]:
+    """The result's JSON summary, also written to `config.output` when it names a file."""
+    summary = result.as_json(config.interval, config.confidence)
+    if config.output is not None:
+        atomic_write_text(config.output, json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 def _side(

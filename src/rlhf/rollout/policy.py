@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from rlhf.data.prompts import PromptExample, load_prompts
+from rlhf.data.records import Text
 from rlhf.data.tokenize import padding_id
 from rlhf.models import load_causal_lm, load_tokenizer
 from rlhf.rollout.backends import TorchBackend
@@ -40,6 +41,13 @@ class LoadedPolicy:
     ) -> list[PromptExample]:
         """The distinct prompts of `data`, tokenized by this policy's tokenizer."""
         return load_prompts(data, format, self.tokenizer, max_prompt_length=max_prompt_length)
+
+    def encode(self, prompts: Sequence[Text], *, max_prompt_length: int) -> list[PromptExample]:
+        """Prompt texts tokenized for this policy."""
+        return [
+            PromptExample.encode(p, self.tokenizer, max_prompt_length=max_prompt_length)
+            for p in prompts
+        ]
 
     def sample(
         self,
