@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rlhf.models.fused import fused_activations
 from rlhf.rollout.batch import Rollout
 from rlhf.rollout.cache import generation_cache
 from rlhf.rollout.logprobs import keeps_logits, unwrap
@@ -95,7 +96,7 @@ def generate(
     was_training = model.training
     model.train(False)
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), fused_activations(model):
             rollout = _decode(model, prompts, prompt_mask, sampling, eos, pad_token_id,
                               tokenizer, generator)  # fmt: skip
     finally:

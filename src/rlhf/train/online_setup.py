@@ -20,6 +20,7 @@ from rlhf.data.prompts import PromptExample, load_prompts
 from rlhf.data.split import split_by_prompt
 from rlhf.data.tokenize import padding_id
 from rlhf.models import load_causal_lm, load_tokenizer
+from rlhf.models.fused import fuse_activations
 from rlhf.models.loading import load_encoder
 from rlhf.models.lora import add_adapters
 from rlhf.models.value import ActorCritic, ActorOutput, CriticKind
@@ -178,6 +179,9 @@ def _models(
     critic_backbone = None
     if algorithm.critic == "separate":
         critic_backbone = load_encoder(algorithm.critic_model or config.model)
+    for model in (policy, reference, critic_backbone):  # same function, one kernel: models.fused
+        if model is not None:
+            fuse_activations(model)
     actor = ActorCritic(
         policy,
         critic=algorithm.critic,
