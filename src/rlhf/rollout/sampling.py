@@ -144,11 +144,13 @@ def sample(logits: Tensor, generator: torch.Generator | None) -> Tensor:
     """
     probs = torch.softmax(logits.double(), dim=-1)  # (B, V)
     cdf = probs.cumsum(dim=-1)
+    total = cdf[:, -1:].contiguous()  # (B, 1)
     u = torch.rand((probs.shape[0], 1), generator=generator, device=probs.device, dtype=cdf.dtype)
-    tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1)  # (B,)
-    # rounding could put u * total at the very top: stay on the last token that has probability
-    last = probs.shape[-1] - 1 - (probs.flip(-1) > 0).int().argmax(dim=-1)  # (B,)
-    return torch.minimum(tokens, last)
+    tokens = torch.searchsorted(cdf, u * total, right=True)  # (B, 1)
+    # rounding could put u * total at the very top: stay on the first token where the cdf reaches
+    # its total, a token with probability (the cdf rises there), the last one up to rounding
+    last = torch.searchsorted(cdf, total)  # (B, 1)
+    return torch.minimum(tokens, last).squeeze(-1)
 
 
 def choose_tokens(

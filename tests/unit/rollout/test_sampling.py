@@ -11,6 +11,7 @@ from rlhf.rollout.sampling import (
     SamplingConfig,
     choose_tokens,
     filter_logits,
+    sample,
     top_k_filter,
     top_p_filter,
 )
@@ -137,3 +138,19 @@ def test_greedy_property_and_logprob_temperature() -> None:
     assert SamplingConfig(temperature=0).greedy
     assert SamplingConfig(temperature=0).logprob_temperature == 1.0
     assert SamplingConfig(temperature=0.5).logprob_temperature == 0.5
+
+
+def test_a_draw_at_the_very_top_stays_on_a_token_with_probability(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """u * total can round up to the total: the draw then falls on the last likely token."""
+    logits = torch.full((3, 10), float("-inf"))
+    logits[0, :4] = 0.0  # tokens 0-3 possible, 4-9 filtered out
+    logits[1, [2, 7]] = 1.0
+    logits[2, 9] = 0.0
+
+    def top(shape: tuple[int, ...], *, generator: object, **kwargs: object) -> torch.Tensor:
+        return torch.ones(shape, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(torch, "rand", top)
+    assert sample(logits, None).tolist() == [3, 7, 9]
