@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["Rollout"]
+__all__ = ["Rollout", "prompt_groups"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,10 @@ class Rollout:
     def response_lengths(self) -> Tensor:
         """Generated tokens per row, EOS/stop token included: (B,) int64."""
         return self.response_mask.sum(dim=1)
+
+    def prompt_groups(self) -> tuple[Tensor, Tensor]:
+        """Rows with the same prompt: `prompt_groups(prompt_ids, prompt_mask)`."""
+        return prompt_groups(self.prompt_ids, self.prompt_mask)
 
     def texts(self, tokenizer: Any) -> list[str]:
         """The responses as text, without padding and special tokens (EOS)."""
@@ -124,3 +128,18 @@ class Rollout:
 
     def _map(self, function: Any) -> Rollout:
         return replace(self, **{f.name: function(getattr(self, f.name)) for f in fields(self)})
+
+
+def prompt_groups(prompt_ids: Tensor, prompt_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Rows with the same prompt (ids and mask): (first (U,), inverse (B,)) int64.
+
+    `first[u]` is the first row of the u-th distinct prompt and `inverse[b]` the distinct prompt
+    of row b, so `prompt_ids[first][inverse]` equals `prompt_ids` (B, P). U < B when prompts
+    repeat (group sampling: GRPO, RLOO).
+    """
+    key = torch.cat([prompt_ids, prompt_mask], dim=1)  # (B, 2P)
+    _, inverse = torch.unique(key, dim=0, return_inverse=True)  # (B,)
+    rows = torch.arange(key.shape[0], device=key.device)
+    first = torch.full((int(inverse.max()) + 1,), key.shape[0], device=key.device)
+    first = first.scatter_reduce(0, inverse, rows, reduce="amin")  # (U,)
+    return first, inverse

@@ -1,6 +1,7 @@
 """Batched generation with a KV cache: prompts in, a `Rollout` out.
 
-One prefill pass over the left-padded prompts fills a `transformers` `DynamicCache`; then each step
+One prefill pass over the left-padded prompts (each distinct prompt once: n samples of a prompt
+share its keys and values) fills a `transformers` `DynamicCache`; then each step
 feeds one token per unfinished row with its position and the attention mask so far, and asks the
 model for the last position's logits only. `rlhf.rollout.sampling.choose_tokens` picks the token
 and its log-probability.
@@ -25,7 +26,7 @@ import torch
 from torch import Tensor
 
 from rlhf.models.fused import fused_activations
-from rlhf.rollout.batch import Rollout
+from rlhf.rollout.batch import Rollout, prompt_groups
 from rlhf.rollout.cache import generation_cache
 from rlhf.rollout.logprobs import keeps_logits, unwrap
 from rlhf.rollout.sampling import SamplingConfig, choose_tokens
@@ -134,11 +135,14 @@ def _decode(
     stop = _StopStrings(tokenizer, sampling.stop) if sampling.stop else None
     can_end = eos.numel() > 0 or stop is not None  # else skip the per-step check (a host sync)
 
-    inputs, step_mask, step_positions = prompts, prompt_mask, positions
+    logits = _prefill(model, prompts, prompt_mask, positions, cache, keep_last)  # (B, V)
+    inputs, step_mask, step_positions = prompts, prompt_mask, positions  # what step t > 0 feeds
     for t in range(steps):
-        output = model(input_ids=inputs, attention_mask=step_mask, position_ids=step_positions,
-                       past_key_values=cache, use_cache=True, **keep_last)  # fmt: skip
-        tokens, token_logprobs = choose_tokens(output.logits[:, -1], sampling, generator)  # (b,)
+        if t > 0:
+            output = model(input_ids=inputs, attention_mask=step_mask, position_ids=step_positions,
+                           past_key_values=cache, use_cache=True, **keep_last)  # fmt: skip
+            logits = output.logits[:, -1]  # (b, V)
+        tokens, token_logprobs = choose_tokens(logits, sampling, generator)  # (b,)
         response_ids[rows, t] = tokens
         logprobs[rows, t] = token_logprobs
         done = torch.isin(tokens, eos) if can_end else None  # (b,)
@@ -167,6 +171,32 @@ def _decode(
         finished=finished,
         logprobs=logprobs[:, :width_out].contiguous(),
     )
+
+
+def _prefill(
+    model: Any,
+    prompts: Tensor,  # (B, P)
+    prompt_mask: Tensor,  # (B, P)
+    positions: Tensor,  # (B, P)
+    cache: Any,
+    keep_last: dict[str, int],
+) -> Tensor:
+    """Fill `cache` with the prompts' keys and values; the logits of their last column (B, V).
+
+    Each distinct prompt is computed once: repeated prompts (n samples of a prompt, as group
+    sampling asks) get copies of its cache rows and logits, the same values as computing every
+    row (a causal model's prompt columns see the prompt alone), for a fraction of the prefill.
+    """
+    first, inverse = prompt_groups(prompts, prompt_mask)
+    if len(first) == len(prompts):  # all distinct: no reordering
+        first = inverse = torch.arange(len(prompts), device=prompts.device)
+    output = model(input_ids=prompts[first], attention_mask=prompt_mask[first],
+                   position_ids=positions[first], past_key_values=cache, use_cache=True,
+                   **keep_last)  # fmt: skip
+    if len(first) < len(prompts):
+        cache.batch_select_indices(inverse)  # (U, ...) -> (B, ...)
+    logits: Tensor = output.logits[:, -1][inverse]
+    return logits
 
 
 class _StopStrings:

@@ -11,6 +11,10 @@ the sequences without their last column: logits at columns P-1 .. P+T-2 are exac
 predict the response (only those are projected onto the vocabulary when the model accepts
 `logits_to_keep`, as every `transformers` causal LM does). Under response_mask 0 the values are
 meaningless (they predict padding); mask them.
+
+Rows that share a prompt (G samples of it, as GRPO and RLOO draw) run it once: a pass over the
+distinct prompts fills a KV cache that the response columns of every row then attend to
+(`_shared_prompt_forward`); the same values, with gradients, as the pass over every row.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, Literal, NamedTuple, overload
 import torch
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
+from transformers import DynamicCache
 
 from rlhf.ops.logprobs import token_logprobs
 from rlhf.rollout.batch import Rollout
@@ -51,8 +56,17 @@ def keeps_logits(model: Any) -> bool:
     return "logits_to_keep" in inspect.signature(inner.forward).parameters
 
 
-def _forward(model: Any, rollout: Rollout, *, hidden_states: bool) -> Any:
-    """The model's output over sequences[:, :-1], logits only for the last T columns if possible."""
+class _Columns(NamedTuple):
+    logits: Tensor  # (B, T, V) the model's logits at the T columns that predict the response
+    hidden_states: Tensor | None  # (B, T, H) last layer's hidden states there, when asked
+
+
+def _forward(model: Any, rollout: Rollout, *, hidden_states: bool) -> _Columns:
+    """The model over sequences[:, :-1], at the T response columns: each distinct prompt once
+    (`_shared_prompt_forward`) when prompts repeat, else one pass over every row."""
+    first, inverse = rollout.prompt_groups()
+    if len(first) < len(rollout):
+        return _shared_prompt_forward(model, rollout, first, inverse, hidden_states=hidden_states)
     steps = int(rollout.response_ids.shape[1])
     inputs = {
         "input_ids": rollout.sequences[:, :-1],  # (B, P + T - 1)
@@ -72,7 +86,56 @@ def _forward(model: Any, rollout: Rollout, *, hidden_states: bool) -> Any:
             width = int(rollout.sequences.shape[1]) - 1
             columns = torch.arange(width - steps, width, device=rollout.sequences.device)
             inputs["logits_to_keep"] = columns
-    return model(**inputs)
+    output = model(**inputs)
+    hidden = output.hidden_states[-1][:, -steps:] if hidden_states else None
+    return _Columns(_response_columns(output.logits, steps), hidden)
+
+
+def _shared_prompt_forward(
+    model: Any, rollout: Rollout, first: Tensor, inverse: Tensor, *, hidden_states: bool
+) -> _Columns:
+    """`_forward` with each distinct prompt computed once, for rows that share prompts.
+
+    A causal model's keys and values over the prompt columns depend on the prompt alone, so one
+    pass over the U distinct prompts (rows `first`) fills a KV cache, whose rows are then repeated
+    for the B responses (`inverse`), and a second pass runs only the response columns P .. P+T-2
+    on top of it. The logits at the last prompt column (which predict response token 0) come from
+    the first pass, the other T - 1 from the second. The same function as one pass over every row
+    (equal to float rounding, tested), with (B - U) * P fewer positions through the trunk: a group
+    of G samples of a P-token prompt saves (G - 1) / G of its prompt columns. Gradients flow into
+    the prompt pass through the repeated keys and values.
+    """
+    prompt, steps = rollout.prompt_length, int(rollout.response_ids.shape[1])
+    cache = DynamicCache(config=unwrap(model).config)
+    extra: dict[str, Any] = {"output_hidden_states": True} if hidden_states else {}
+    if keeps_logits(model):
+        extra["logits_to_keep"] = 1
+    prompt_mask = rollout.prompt_mask[first]  # (U, P)
+    head = model(
+        input_ids=rollout.prompt_ids[first],  # (U, P)
+        attention_mask=prompt_mask,
+        position_ids=(prompt_mask.cumsum(dim=1) - 1).clamp(min=0),
+        past_key_values=cache,
+        use_cache=True,
+        **extra,
+    )
+    logits = head.logits[:, -1:][inverse]  # (B, 1, V)
+    hidden = head.hidden_states[-1][:, -1:][inverse] if hidden_states else None  # (B, 1, H)
+    if steps > 1:
+        cache.batch_select_indices(inverse)  # (U, ...) -> (B, ...) per layer
+        extra.pop("logits_to_keep", None)
+        tail = model(
+            input_ids=rollout.response_ids[:, :-1],  # (B, T - 1)
+            attention_mask=rollout.attention_mask[:, :-1],  # (B, P + T - 1)
+            position_ids=rollout.position_ids[:, prompt:-1],
+            past_key_values=cache,
+            use_cache=True,
+            **extra,
+        )
+        logits = torch.cat([logits, tail.logits], dim=1)  # (B, T, V)
+        if hidden is not None:
+            hidden = torch.cat([hidden, tail.hidden_states[-1]], dim=1)  # (B, T, H)
+    return _Columns(logits, hidden)
 
 
 def _response_columns(logits: Tensor, steps: int) -> Tensor:
@@ -90,12 +153,11 @@ def forward_response(model: Any, rollout: Rollout, *, temperature: float = 1.0) 
     for a frozen reference. `temperature` must be the one the rollout was sampled with (1 for
     greedy: `SamplingConfig.logprob_temperature`).
     """
-    steps = int(rollout.response_ids.shape[1])
-    output = _forward(model, rollout, hidden_states=True)
-    logits = scale_logits(_response_columns(output.logits, steps), temperature)  # (B, T, V)
+    columns = _forward(model, rollout, hidden_states=True)
+    logits = scale_logits(columns.logits, temperature)  # (B, T, V)
     logprobs = token_logprobs(logits, rollout.response_ids)  # (B, T)
-    hidden = output.hidden_states[-1][:, -steps:]  # (B, T, H)
-    return ResponseForward(logprobs=logprobs, logits=logits, hidden_states=hidden)
+    assert columns.hidden_states is not None
+    return ResponseForward(logprobs=logprobs, logits=logits, hidden_states=columns.hidden_states)
 
 
 @overload
@@ -124,9 +186,7 @@ def response_logprobs(
     Differentiable: the PPO step calls it under grad for the policy, under no_grad for the
     reference.
     """
-    steps = int(rollout.response_ids.shape[1])
-    output = _forward(model, rollout, hidden_states=False)
-    logits = _response_columns(output.logits, steps)  # (B, T, V)
+    logits = _forward(model, rollout, hidden_states=False).logits  # (B, T, V)
     if temperature not in (0.0, 1.0) or return_logits_entropy:
         logits = scale_logits(logits, temperature)
     logprobs = token_logprobs(logits, rollout.response_ids)  # (B, T)

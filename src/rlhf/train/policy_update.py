@@ -112,7 +112,7 @@ def update_policy(
     for _ in range(settings.ppo_epochs):
         order = torch.randperm(len(experience), generator=generator)
         for rows in order.chunk(settings.mini_batches):
-            minibatch = experience.index(rows)
+            minibatch = experience.index(_by_prompt(experience, rows))
             tokens = dist.sum(minibatch.mask.sum())
             micro_batches = minibatch.split(settings.micro_batch_size)
             for index, micro in enumerate(micro_batches):
@@ -139,6 +139,20 @@ def update_policy(
     result["optim/grad_norm"] = float(sums["optim/grad_norm"]) / updates
     result["update/optimizer_steps"] = float(updates)
     return result
+
+
+def _by_prompt(experience: Experience, rows: Tensor) -> Tensor:
+    """`rows` with those of the same prompt side by side (in their shuffled order otherwise).
+
+    A minibatch's loss is a sum over its rows whatever their order, but micro-batches that hold
+    whole groups of samples compute each prompt once (`rlhf.rollout.logprobs`).
+    """
+    _, inverse = experience.rollout.index(rows).prompt_groups()  # (R,)
+    position = torch.arange(len(rows), device=inverse.device)
+    first_seen = torch.full_like(inverse, len(rows)).scatter_reduce(
+        0, inverse, position, reduce="amin"
+    )  # (U,) where each prompt first appears
+    return rows[torch.argsort(first_seen[inverse], stable=True).to(rows.device)]
 
 
 def _minibatch_kl(sums: dict[str, Tensor], tokens: Tensor, dist: Distributed) -> float:

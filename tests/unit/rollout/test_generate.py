@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import pytest
@@ -163,3 +164,34 @@ def test_train_mode_is_restored_and_outputs_can_enter_autograd(
 def test_empty_prompts_are_refused(policy: Any, tokenizer: Any) -> None:
     with pytest.raises(ValueError, match="at least one token"):
         run(policy, tokenizer, [[1, 2], []], GREEDY)
+
+
+def test_repeated_prompts_are_prefilled_once_with_the_same_samples(
+    policy: Any, tokenizer: Any, prompts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group sampling: each distinct prompt fills the cache once, and the rollout is the one that
+    prefilling every row gives (same seed: same tokens, log-probs equal to float rounding)."""
+    module = importlib.import_module("rlhf.rollout.generate")  # the package's `generate` hides it
+    group = [prompt for prompt in prompts for _ in range(3)]  # 4 prompts x 3, left-padded
+    sampling = SamplingConfig(max_new_tokens=8, temperature=1.2)
+    prefills: list[int] = []
+    original = module.prompt_groups
+
+    def counted(ids: torch.Tensor, mask: torch.Tensor) -> Any:
+        first, inverse = original(ids, mask)
+        prefills.append(len(first))
+        return first, inverse
+
+    monkeypatch.setattr(module, "prompt_groups", counted)
+    shared = run(policy, tokenizer, group, sampling, seed=3, eos=tokenizer.eos_token_id)
+    assert prefills == [len(prompts)]
+
+    def every_row(ids: torch.Tensor, mask: torch.Tensor) -> Any:
+        rows = torch.arange(len(ids))
+        return rows, rows
+
+    monkeypatch.setattr(module, "prompt_groups", every_row)
+    plain = run(policy, tokenizer, group, sampling, seed=3, eos=tokenizer.eos_token_id)
+    assert torch.equal(shared.response_ids, plain.response_ids)
+    assert torch.equal(shared.response_mask, plain.response_mask)
+    torch.testing.assert_close(shared.logprobs, plain.logprobs, rtol=0, atol=1e-5)

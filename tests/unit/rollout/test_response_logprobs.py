@@ -66,3 +66,37 @@ def test_entropy_of_the_scaled_distribution(policy: Any, tokenizer: Any, prompts
         probs = torch.softmax(forward_response(policy, rollout, temperature=0.9).logits, -1)
     torch.testing.assert_close(entropy, -(probs * probs.log()).sum(-1))
     torch.testing.assert_close(logprobs, response_logprobs(policy, rollout, temperature=0.9))
+
+
+def test_shared_prompt_pass_equals_a_pass_per_row(
+    policy: Any, tokenizer: Any, prompts: Any
+) -> None:
+    """Rows that share a prompt (group sampling) compute it once: the same log-probs, logits,
+    hidden states and gradients as computing every row on its own, to float rounding."""
+    group = [prompt for prompt in prompts[:3] for _ in range(3)]  # 3 prompts x 3, left-padded
+    rollout = sampled(policy, tokenizer, group)
+    first, inverse = rollout.prompt_groups()
+    assert len(first) == 3
+    assert torch.equal(rollout.prompt_ids[first][inverse], rollout.prompt_ids)
+    shared = forward_response(policy, rollout, temperature=0.9)  # one pass per distinct prompt
+    shared.logprobs.sum().backward()
+    shared_grads = [p.grad.clone() for p in policy.parameters() if p.grad is not None]
+    policy.zero_grad(set_to_none=True)
+    rows = [forward_response(policy, rollout.index([r]), temperature=0.9) for r in range(9)]
+    torch.stack([row.logprobs[0] for row in rows]).sum().backward()
+    row_grads = [p.grad.clone() for p in policy.parameters() if p.grad is not None]
+    policy.zero_grad(set_to_none=True)
+    mask = rollout.response_mask.bool()
+    by_row = torch.cat([row.logprobs for row in rows])
+    torch.testing.assert_close(shared.logprobs[mask], by_row[mask], rtol=0, atol=1e-5)
+    torch.testing.assert_close(shared.logits, torch.cat([row.logits for row in rows]))
+    torch.testing.assert_close(shared.hidden_states, torch.cat([row.hidden_states for row in rows]))
+    assert len(shared_grads) == len(row_grads)
+    for ours, expected in zip(shared_grads, row_grads, strict=True):
+        torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        naive = naive_logprobs(policy, rollout, 0.9)
+        torch.testing.assert_close(
+            response_logprobs(policy, rollout, temperature=0.9)[mask], naive[mask], atol=1e-5,
+            rtol=0,
+        )  # fmt: skip
