@@ -9,8 +9,10 @@ the import path).
 from __future__ import annotations
 
 import os
+import platform
 import resource
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -43,6 +45,22 @@ class StepTiming(ModelShape):
     def total_steps(self) -> int:
         # one step more than timed: the window ends where the step after the last timed one starts
         return self.warmup_steps + self.timed_steps + 1
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def loadavg() -> list[float]:
+    """The machine's 1, 5 and 15-minute load averages: how shared it was while measuring."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def rss_mb() -> float:

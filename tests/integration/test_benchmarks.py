@@ -103,3 +103,14 @@ def test_online_trl_quick(tmp_path: Path) -> None:
     assert "PPO" in figures["what_runs"]["trl-ppo"]
     assert figures["environment"]["uptime_before"]
     assert "ours/TRL" in stdout
+
+
+@pytest.mark.slow
+def test_demo_time_quick(tmp_path: Path) -> None:
+    figures, stdout = run_quick("demo_time", tmp_path)
+    assert figures["settings"]["quick"] is True
+    assert 0 < figures["demo_seconds"] <= figures["wall_seconds"]
+    assert figures["share_of_budget"] == pytest.approx(figures["wall_seconds"] / 600, abs=1e-3)
+    assert "round 2: PPO" in figures["phases"]
+    assert figures["peak_rss_mb"] > 0
+    assert "of the 600 s budget" in stdout

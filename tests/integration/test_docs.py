@@ -34,7 +34,8 @@ def commands(path: Path) -> list[list[str]]:
     return found
 
 
-def run(words: list[str], cwd: Path) -> None:
+def run(words: list[str], cwd: Path) -> str:
+    """Run an `rlhf` command line in `cwd`; it must succeed. Returns its stdout."""
     result = subprocess.run(
         [sys.executable, "-m", "rlhf", *words[1:], "--quiet"],
         cwd=cwd,
@@ -45,6 +46,7 @@ def run(words: list[str], cwd: Path) -> None:
     assert result.returncode == 0, (
         f"`{shlex.join(words)}` failed:\n{result.stdout}\n{result.stderr}"
     )
+    return result.stdout
 
 
 def test_readme_opens_with_exactly_the_two_commands() -> None:
@@ -55,10 +57,19 @@ def test_readme_opens_with_exactly_the_two_commands() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_readme_commands_run(tmp_path: Path) -> None:
     found = commands(REPO / "README.md")
     assert found[0][:2] == ["rlhf", "demo"]
-    for words in found:
+    # the main job, with its defaults: exit 0 means every result it must show was shown
+    summary = json.loads(run(found[0], tmp_path).strip().splitlines()[-1])
+    print({k: summary[k] for k in ("gold_win_rate", "gold_win_rate_ci_low", "rm_gold_agreement",
+                                   "majority_gold_agreement", "kl", "seconds")})  # fmt: skip
+    assert summary["gold_win_rate_ci_low"] > 0.5
+    assert summary["rm_gold_agreement"] > summary["majority_gold_agreement"]
+    assert all(summary["checks"].values())
+    assert (tmp_path / summary["report"]).is_file()
+    for words in found[1:]:
         run(words, tmp_path)
 
 
