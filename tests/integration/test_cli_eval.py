@@ -8,12 +8,14 @@ import os
 import random
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rlhf.demo.task import make_prompts, sample_response
+from rlhf.feedback.client import Client, ServerProcess
 
 GOLD = """
 import re
@@ -159,3 +161,50 @@ def test_eval_with_a_missing_judge_file_names_it(tmp_path: Path) -> None:
     )  # fmt: skip
     assert missing.returncode == 1
     assert "g.py" in missing.stderr
+
+
+ADMIN = "eval-people-test-admin-token-0123456789"
+
+
+@pytest.mark.slow
+def test_people_judge_through_the_web_app(task: dict[str, Path], tmp_path: Path) -> None:
+    """`rlhf eval --people.campaign` makes a campaign; two people answer in the real server,
+    each preferring the longer response; `rlhf eval-people` reads the win rate back."""
+    db = tmp_path / "feedback.db"
+    sent = rlhf(
+        "eval", "--data", str(task["root"] / "prompts.jsonl"), "--policy", str(task["long"]),
+        "--baseline", str(task["short"]), "--people.campaign", "long-vs-short",
+        "--people.db", str(db), "--people.annotators", "ann,bob", "--people.overlap", "2",
+        "--sampling.max-new-tokens", "16", "--seed", "3", "--json",
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    created = json.loads(sent.stdout.strip().splitlines()[-1])
+    assert created["answers_needed"] == 2 * created["items"] > 0
+
+    policy_won: dict[str, list[float]] = {}
+    with ServerProcess(f"sqlite:///{db}", admin_token=ADMIN, cwd=tmp_path) as server:
+        admin = Client(server.url, ADMIN)
+        for name in ("ann", "bob"):
+            person = Client(server.url, admin.call("POST", "/api/annotators", {"name": name}).json["token"])  # fmt: skip
+            while item := person.call("POST", "/api/campaigns/long-vs-short/next").json["item"]:
+                shown = [r["text"] for r in item["responses"]]  # plain text here
+                judgment = "tie" if len(shown[0]) == len(shown[1]) else "ab"[len(shown[1]) > len(shown[0])]  # fmt: skip
+                body = {"submission_id": uuid.uuid4().hex, "judgment": judgment}
+                reply = person.call("POST", f"/api/assignments/{item['assignment']}/answer", body)
+                assert reply.status == 200, reply.text
+        exported = admin.call("GET", "/api/campaigns/long-vs-short/export?records=annotations")
+    for line in exported.text.splitlines():
+        record = json.loads(line)  # `a` is always the policy's response in the stored order
+        outcome = {"a": 1.0, "b": 0.0, "tie": 0.5}[record["judgment"]]
+        policy_won.setdefault(record["item_id"], []).append(outcome)
+    expected = sum(sum(v) / len(v) for v in policy_won.values()) / len(policy_won)
+
+    result = rlhf("eval-people", "--campaign", "long-vs-short", "--db", str(db), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["answers"] == summary["answers_needed"] == created["answers_needed"]
+    assert summary["win_rate"] == pytest.approx(expected, abs=1e-6)
+    assert summary["win_rate_ci_low"] <= summary["win_rate"] <= summary["win_rate_ci_high"]
+    missing = rlhf("eval-people", "--campaign", "nope", "--db", str(db))
+    assert missing.returncode == 1
+    assert "nope" in missing.stderr

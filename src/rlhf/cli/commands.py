@@ -28,6 +28,7 @@ MODULES: dict[str, str] = {
     "reward eval": "rlhf.cli.reward",
     "sample": "rlhf.cli.sample",
     "eval": "rlhf.cli.evaluate",
+    "eval-people": "rlhf.cli.evaluate",
     "report": "rlhf.cli.report",
     "demo": "rlhf.cli.demo",
     "serve": "rlhf.cli.serve",

@@ -38,12 +38,45 @@ from rlhf.rollout.sampling import SamplingConfig
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EvalConfig", "EvalResult", "Sample", "SideResult", "evaluate", "summarize"]
+__all__ = [
+    "Drawn",
+    "EvalConfig",
+    "EvalResult",
+    "PeopleConfig",
+    "Sample",
+    "SideResult",
+    "draw",
+    "evaluate",
+    "summarize",
+]
 
 SAMPLES_SHOWN = 8
 """Prompts whose responses are kept in the result, for a look at what each policy says."""
 
 Interval = Literal["wilson", "bootstrap"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeopleConfig:
+    """Judging by people: the pairs go to the annotation web app as a campaign."""
+
+    campaign: str | None = None
+    """Create this campaign of policy-vs-baseline pairs for `rlhf serve` instead of judging; read
+    the win rate back with `rlhf eval-people --campaign NAME`."""
+    db: str = "feedback.db"
+    """The store `rlhf serve` runs on: an SQLite path or URL, or a PostgreSQL URL."""
+    overlap: int = 3
+    """People per pair."""
+    annotators: str = ""
+    """Comma-separated annotator names who take part (more can be added in the web app)."""
+    instructions: str = (
+        "Which response answers the request better? Judge the content, not the order."
+    )
+    """Shown to the annotators above every pair."""
+
+    @property
+    def annotator_names(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.annotators.split(",") if name.strip())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +94,8 @@ class EvalConfig:
     DIR) or an HTTP scorer (--judge.url)."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Optional proxy reward model, scored on both sides and checked against the judge."""
+    people: PeopleConfig = field(default_factory=PeopleConfig)
+    """Judging by people through the web app (--people.campaign NAME) instead of a judge."""
     samples_per_prompt: int = 1
     """Responses per prompt from each policy; each pair is one comparison."""
     best_of: int = 1
@@ -93,11 +128,14 @@ class EvalConfig:
         return self.policy if self.best_of == 1 else f"best-of-{self.best_of}({self.policy})"
 
     def __post_init__(self) -> None:
-        if not self.judge.given:
+        if not self.judge.given and self.people.campaign is None:
             raise UserError(
                 "rlhf eval needs a judge: --judge.function file.py:name (a gold scorer), "
-                "--judge.model DIR (a reward model) or --judge.url URL"
+                "--judge.model DIR (a reward model), --judge.url URL, or people: "
+                "--people.campaign NAME (the pairs go to the annotation web app)"
             )
+        if self.people.overlap < 1:
+            raise UserError(f"people.overlap must be >= 1, got {self.people.overlap}")
         if self.samples_per_prompt < 1 or self.batch_size < 1 or self.best_of < 1:
             raise UserError("samples_per_prompt, best_of and batch_size must be >= 1")
         if self.best_of > 1 and not self.reward.given:
@@ -241,15 +279,28 @@ def summarize(result: EvalResult, config: EvalConfig) -> dict[str, Any]:
     return summary
 
 
-def _side(
-    config: EvalConfig, model: str, judge: Scorer, proxy: Scorer | None, best_of: int = 1
-) -> _Side:
-    """One policy's k responses to every prompt, seeded by `config.seed`, and their scores; with
-    `best_of` n > 1, each response is the best of n samples by the proxy reward."""
+@dataclass(frozen=True)
+class Drawn:
+    """One policy's responses to the held-out prompts: k per prompt, prompt-major."""
+
+    prompts: list[PromptExample]
+    texts: list[str]  # P * k
+    lengths: torch.Tensor  # (P * k,) in tokens, EOS included
+    rewards: np.ndarray | None  # (P * k,) the proxy's scores, when one was given
+
+    @property
+    def repeated(self) -> list[PromptExample]:
+        """The prompt of each response."""
+        k = len(self.texts) // max(len(self.prompts), 1)
+        return [p for p in self.prompts for _ in range(k)]
+
+
+def draw(config: EvalConfig, model: str, proxy: Scorer | None, best_of: int = 1) -> Drawn:
+    """One policy's k responses to every prompt, seeded by `config.seed`; with `best_of` n > 1,
+    each is the best of n samples by the proxy reward."""
     loaded = load_policy(model, device=config.device)
     prompts = loaded.prompts(config.data, config.format, max_prompt_length=config.max_prompt_length)
-    k = config.samples_per_prompt
-    drawn = [p for p in prompts for _ in range(k * best_of)]
+    drawn = [p for p in prompts for _ in range(config.samples_per_prompt * best_of)]
     generator = torch.Generator(config.device).manual_seed(config.seed)
     texts: list[str] = []
     lengths = []
@@ -266,11 +317,18 @@ def _side(
         best = select_best(torch.from_numpy(rewards).view(-1, best_of))  # (P * k,)
         rows = torch.arange(len(best)) * best_of + best
         texts, all_lengths, rewards = [texts[i] for i in rows], all_lengths[rows], rewards[rows]
-    shape = (len(prompts), k)
-    kept = [p for p in prompts for _ in range(k)]
-    judged = _scores(judge, kept, texts, config.batch_size).reshape(shape)
-    return _Side(texts, all_lengths, judged, None if rewards is None else rewards.reshape(shape),
-                 prompts)  # fmt: skip
+    return Drawn(prompts, texts, all_lengths, rewards)
+
+
+def _side(
+    config: EvalConfig, model: str, judge: Scorer, proxy: Scorer | None, best_of: int = 1
+) -> _Side:
+    """One policy's responses (`draw`) and the judge's scores of them."""
+    drawn = draw(config, model, proxy, best_of)
+    shape = (len(drawn.prompts), config.samples_per_prompt)
+    judged = _scores(judge, drawn.repeated, drawn.texts, config.batch_size).reshape(shape)
+    rewards = None if drawn.rewards is None else drawn.rewards.reshape(shape)
+    return _Side(drawn.texts, drawn.lengths, judged, rewards, drawn.prompts)
 
 
 def _scores(
