@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from measure import ModelShape, peak_rss_mb, rss_mb
+from measure import ModelShape, cpu_model, loadavg, peak_rss_mb, rss_mb
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "results" / "generate_speed.json"
@@ -275,20 +275,6 @@ class _Worker:
         return reply
 
 
-def _loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _summarize(calls: list[dict[str, Any]], end: dict[str, Any]) -> dict[str, Any]:
     """Throughput as medians over rounds of each call's own rate."""
     return {
@@ -310,7 +296,7 @@ def run_scenario(settings: Settings, name: str, eos: bool) -> dict[str, Any]:
     """Both workers, `settings.rounds` rounds of one call each, in alternating order."""
     workers = {framework: _Worker(settings, framework, eos=eos) for framework in FRAMEWORKS}
     calls: dict[str, list[dict[str, Any]]] = {framework: [] for framework in FRAMEWORKS}
-    load_before = _loadavg()
+    load_before = loadavg()
     try:
         for index in range(settings.rounds):
             order = FRAMEWORKS[index % 3 :] + FRAMEWORKS[: index % 3]  # each goes first in turn
@@ -350,7 +336,7 @@ def run_scenario(settings: Settings, name: str, eos: bool) -> dict[str, Any]:
         },
         "profile_top_ops": profiles,
         "loadavg_before": load_before,
-        "loadavg_after": _loadavg(),
+        "loadavg_after": loadavg(),
     }
 
 
@@ -359,7 +345,7 @@ def run(settings: Settings, output: Path) -> dict[str, Any]:
     import transformers
 
     started = time.perf_counter()
-    load_before = _loadavg()
+    load_before = loadavg()
     scenarios = {name: run_scenario(settings, name, eos) for name, eos in SCENARIOS.items()}
     result = {
         "benchmark": "generate_speed",
@@ -369,11 +355,11 @@ def run(settings: Settings, output: Path) -> dict[str, Any]:
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "python": platform.python_version(),
-            "cpu_model": _cpu_model(),
+            "cpu_model": cpu_model(),
             "cpu_count": os.cpu_count(),
             "torch_threads": settings.threads,
             "loadavg_before": load_before,
-            "loadavg_after": _loadavg(),
+            "loadavg_after": loadavg(),
         },
         "timing": (
             f"per scenario: {settings.warmup} untimed call(s) per worker, then {settings.rounds} "

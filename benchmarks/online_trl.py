@@ -66,7 +66,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from measure import StepTiming, peak_rss_mb, rss_mb, tiny_gpt2
+from measure import StepTiming, cpu_model, loadavg, peak_rss_mb, rss_mb, tiny_gpt2
 from train_speed import _Turn as Turn
 
 HERE = Path(__file__).resolve().parent
@@ -191,26 +191,12 @@ def prepare(settings: Settings, work: Path) -> dict[str, Any]:
     }
 
 
-def _loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def _uptime() -> str:
     try:
         done = subprocess.run(["uptime"], capture_output=True, text=True, check=False)
         return done.stdout.strip()
     except OSError:
         return ""
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _spawn(
@@ -546,7 +532,7 @@ def run(settings: Settings, output: Path) -> dict[str, Any]:
     import transformers
 
     started = time.perf_counter()
-    load_before, uptime_before = _loadavg(), _uptime()
+    load_before, uptime_before = loadavg(), _uptime()
     runs: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="online-trl-") as tmp:
         work = Path(tmp)
@@ -576,11 +562,11 @@ def run(settings: Settings, output: Path) -> dict[str, Any]:
             "transformers": transformers.__version__,
             "trl": importlib.metadata.version("trl"),
             "python": platform.python_version(),
-            "cpu_model": _cpu_model(),
+            "cpu_model": cpu_model(),
             "cpu_count": os.cpu_count(),
             "torch_threads": settings.threads,
             "loadavg_before": load_before,
-            "loadavg_after": _loadavg(),
+            "loadavg_after": loadavg(),
             "uptime_before": uptime_before,
             "uptime_after": _uptime(),
         },

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from measure import StepTiming, peak_rss_mb, rss_mb, tiny_gpt2
+from measure import StepTiming, cpu_model, loadavg, peak_rss_mb, rss_mb, tiny_gpt2
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "results" / "train_speed.json"
@@ -544,20 +544,6 @@ def model_flops(settings: Settings, vocab: int, micro_batches: list[Any], *, rea
     return total
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def _spawn(
     settings: Settings, groups: list[list[str]], data_file: Path, tokenizer_dir: Path, work: Path
 ) -> dict[str, Any]:
@@ -657,7 +643,7 @@ def run(settings: Settings, output: Path) -> dict[str, Any]:
 
     torch.set_num_threads(settings.threads)
     started = time.perf_counter()
-    load_before = _loadavg()
+    load_before = loadavg()
     with tempfile.TemporaryDirectory(prefix="train-speed-") as tmp:
         work = Path(tmp)
         tokenizer = train_bpe_tokenizer(
@@ -737,11 +723,11 @@ def run(settings: Settings, output: Path) -> dict[str, Any]:
             "transformers": transformers.__version__,
             "trl": importlib.metadata.version("trl"),
             "python": platform.python_version(),
-            "cpu_model": _cpu_model(),
+            "cpu_model": cpu_model(),
             "cpu_count": os.cpu_count(),
             "torch_threads": settings.threads,
             "loadavg_before": load_before,
-            "loadavg_after": _loadavg(),
+            "loadavg_after": loadavg(),
         },
         "memory_measure": (
             "peak_rss_mb: getrusage(RUSAGE_SELF).ru_maxrss of the worker subprocess (whole process: "
