@@ -48,6 +48,9 @@ class DemoConfig:
     """n of the best-of-n baseline (the SFT policy's best of n by the reward model)."""
     max_new_tokens: int = 32
     """Longest sampled response in tokens."""
+    threads: int = 1
+    """Torch threads. The demo's models are tiny: one thread per op is as fast as two on an idle
+    machine, and on a shared one a second thread waits for a core at every op."""
     seed: int = 0
     """Seeds data, models, annotators and sampling: a run is reproducible."""
 
@@ -68,5 +71,7 @@ class DemoConfig:
             )
         if not 0.05 <= self.held_out <= 0.5:
             raise UserError(f"held_out must lie in [0.05, 0.5], got {self.held_out}")
-        if min(self.sft_steps, self.ppo_steps, self.max_new_tokens) < 1 or self.kl_coef < 0:
-            raise UserError("sft_steps, ppo_steps and max_new_tokens must be >= 1, kl_coef >= 0")
+        if min(self.sft_steps, self.ppo_steps, self.max_new_tokens, self.threads) < 1:
+            raise UserError("sft_steps, ppo_steps, max_new_tokens and threads must be >= 1")
+        if self.kl_coef < 0:
+            raise UserError(f"kl_coef must be >= 0, got {self.kl_coef}")

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from rlhf.data import write_records
 from rlhf.data.files import atomic_write_text
 from rlhf.data.records import Demonstration
@@ -100,6 +102,7 @@ def run_demo(config: DemoConfig, say: Say) -> dict[str, Any]:
     after writing the report when a result the demo must show does not hold."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    torch.set_num_threads(config.threads)
 
     def phase(name: str) -> AbstractContextManager[None]:
         return _phase(name, timings, say)
