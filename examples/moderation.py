@@ -107,9 +107,8 @@ class ModerationConfig:
     blocks: str = "response"
     """What the classifier reads (`rlhf train reward --blocks`): the reply alone; the blocks that
     also read the conversation (joint, prompt_x_response) added nothing here (docs/moderation.md)."""
-    head_l2: float = 0.01
-    """L2 penalty of the heads: stronger than `rlhf train reward`'s default 0.001, which overfits a
-    few hundred pairs of these embeddings (docs/moderation.md)."""
+    head_l2: float = RewardTrainConfig.head_l2
+    """L2 penalty of the heads, as `rlhf train reward --head-l2` (0.01 did no better here)."""
     disagreement: Literal["std", "vote"] = "std"
     """The heads' disagreement on an item: the std of their margins, or the share of heads that
     decide against the ensemble (rlhf.ops.acquisition)."""
@@ -358,6 +357,7 @@ def step(
     # the disagreement does not depend on which reply comes first: the HH order reveals nothing
     disagreement = DISAGREEMENTS[app.config.disagreement](margins(arm.model, left))  # (N,)
     picked = SELECTIONS[arm.name](disagreement, app.config.batch, arm.rng)
+    sent_positions = set(picked)
     sent = {f"{arm.name}-{number}-pool-{arm.remaining[i]}": left[i] for i in picked}
     campaign = f"{arm.name}-{number}"
     answers, exported = app.label(campaign, {id: unlabelled(p, arm.rng) for id, p in sent.items()})
@@ -365,7 +365,7 @@ def step(
     path.write_text(exported)
     labelled = [p for p in read_file(path).records if isinstance(p, PreferencePair)]
     arm.files.append(path)
-    arm.remaining = [i for k, i in enumerate(arm.remaining) if k not in set(picked)]
+    arm.remaining = [i for k, i in enumerate(arm.remaining) if k not in sent_positions]
     arm.model = train(arm.files, path.parent / arm.name / f"round-{number}", app.config)
     decided = [p for p in labelled if not p.tie]
     right = sum(p.chosen == sent[str(p.id)].chosen for p in decided)

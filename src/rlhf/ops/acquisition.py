@@ -12,9 +12,10 @@ margin, a when mean_k d_k > 0. Its disagreement on the item, the query-by-commit
 `most_uncertain` picks the items with the largest disagreement: the ones to send to people.
 
 Gleave & Irving 2022 ("Uncertainty estimation for language reward models", arXiv:2203.07472) found
-that ensemble-based active selection gave language reward models little over random selection;
-examples/moderation.py measures the same comparison on HH-RLHF harmless pairs
-(docs/moderation.md).
+that ensemble active learning of language reward models did not beat random sampling: members
+fine-tuned from one pretrained model err alike, so their disagreement says little about error.
+Heads on one frozen encoder share that weakness; examples/moderation.py measures the comparison on
+HH-RLHF harmless pairs (docs/moderation.md).
 """
 
 from __future__ import annotations
