@@ -20,23 +20,7 @@ from safetensors.torch import load_file
 from rlhf.demo.task import make_prompts, sample_response
 from rlhf.train.metrics import read_metrics
 
-GOLD = """
-import re
-from rlhf.demo.task import TaskPrompt, gold_score, OPERATIONS
-
-QUESTION = re.compile(r"What is (\\d+) (plus|minus|times) (\\d+)\\?")
-
-
-def gold(prompts, responses):
-    scores = []
-    for prompt, response in zip(prompts, responses):
-        match = QUESTION.search(prompt)
-        answer = None
-        if match:
-            answer = OPERATIONS[match.group(2)](int(match.group(1)), int(match.group(3)))
-        scores.append(gold_score(TaskPrompt(prompt, answer), response))
-    return scores
-"""
+GOLD = "from rlhf.demo.task import gold  # the demo task's gold score, given as a file\n"
 
 
 def rlhf(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
