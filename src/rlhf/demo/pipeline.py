@@ -113,7 +113,7 @@ def run_demo(config: DemoConfig, say: Say) -> dict[str, Any]:
     with phase("sft"):
         _train_sft(config, files, say)
     history, results = History(), list[RoundResult]()
-    with Store.open(f"sqlite:///{config.output / 'feedback.db'}") as store:
+    with Store.open(str(config.output / "feedback.db")) as store:
         run = _run_number(store)
         policy = files.sft
         for number in range(1, config.rounds + 1):

@@ -33,15 +33,10 @@ from rlhf.store import Store
 from rlhf.store.campaigns import CampaignItem
 from rlhf.store.contents import Provenance
 
-__all__ = ["PeopleResultsConfig", "people_win_rate", "send_to_people", "store_url"]
+__all__ = ["PeopleResultsConfig", "people_win_rate", "send_to_people"]
 
 OUTCOME = {"a": 1.0, "b": 0.0, "tie": 0.5, "both_bad": 0.5}
 """What an answer says about the policy (`a`) against the baseline (`b`)."""
-
-
-def store_url(db: str) -> str:
-    """An SQLite path as a URL; URLs as given."""
-    return db if "://" in db else f"sqlite:///{db}"
 
 
 def pair_items(config: EvalConfig) -> list[CampaignItem]:
@@ -76,7 +71,7 @@ def send_to_people(config: EvalConfig) -> dict[str, Any]:
         raise UserError(
             "every pair of responses is identical or empty: nothing for people to judge"
         )
-    with Store.open(store_url(people.db)) as store:
+    with Store.open(people.db) as store:
         spec = CampaignSpec(name=people.campaign, instructions=people.instructions,
                             overlap=people.overlap, annotators=people.annotator_names,
                             items=tuple(items), seed=config.seed)  # fmt: skip
@@ -122,7 +117,7 @@ def people_win_rate(config: PeopleResultsConfig) -> dict[str, Any]:
     """The win rate of the campaign's answers, with a Wilson and a bootstrap interval."""
     from rlhf.feedback.export import export_records
 
-    with Store.open(store_url(config.db)) as store:
+    with Store.open(config.db) as store:
         info = store.campaigns.info(config.campaign)
         answers = [a for a in export_records(store, config.campaign, "annotations")
                    if isinstance(a, Annotation)]  # fmt: skip
