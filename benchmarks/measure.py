@@ -63,6 +63,21 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def worker_env(threads: int, work: Path) -> dict[str, str]:
+    """The environment of a benchmark's worker process: `threads` torch threads, offline (nothing
+    from a hub), caches under `work`, no progress bars, tokenizers' own threads and warnings off."""
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_DATASETS_CACHE": str(work / "datasets-cache"),
+        "TOKENIZERS_PARALLELISM": "false",
+        "TQDM_DISABLE": "1",
+        "PYTHONWARNINGS": "ignore",
+    }
+
+
 def rss_mb() -> float:
     """Resident memory of this process now, in MiB (Linux: /proc/self/statm)."""
     with open("/proc/self/statm") as statm:

@@ -66,7 +66,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from measure import StepTiming, cpu_model, loadavg, peak_rss_mb, rss_mb, tiny_gpt2
+from measure import StepTiming, cpu_model, loadavg, peak_rss_mb, rss_mb, tiny_gpt2, worker_env
 from train_speed import _Turn as Turn
 
 HERE = Path(__file__).resolve().parent
@@ -204,16 +204,7 @@ def _spawn(
 ) -> dict[str, Any]:
     """Run each job in its own worker process, side by side, stepping in turns (`Turn`) when
     there are two; the first job's worker steps first."""
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": str(settings.threads),
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "HF_DATASETS_CACHE": str(work / "datasets-cache"),
-        "TOKENIZERS_PARALLELISM": "false",
-        "TQDM_DISABLE": "1",
-        "PYTHONWARNINGS": "ignore",
-    }
+    env = worker_env(settings.threads, work)
     inboxes = [work / f"turn-{uuid.uuid4().hex}" for _ in jobs]
     for inbox in inboxes:
         os.mkfifo(inbox)

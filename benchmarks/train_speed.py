@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from measure import StepTiming, cpu_model, loadavg, peak_rss_mb, rss_mb, tiny_gpt2
+from measure import StepTiming, cpu_model, loadavg, peak_rss_mb, rss_mb, tiny_gpt2, worker_env
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "results" / "train_speed.json"
@@ -549,16 +549,7 @@ def _spawn(
 ) -> dict[str, Any]:
     """Run each group of jobs in its own worker process, the workers side by side, their
     optimizer steps in turns (`_Turn`), the first group's worker first."""
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": str(settings.threads),
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "HF_DATASETS_CACHE": str(work / "datasets-cache"),
-        "TOKENIZERS_PARALLELISM": "false",
-        "TQDM_DISABLE": "1",
-        "PYTHONWARNINGS": "ignore",
-    }
+    env = worker_env(settings.threads, work)
     inboxes = [work / f"turn-{uuid.uuid4().hex}" for _ in groups]
     for inbox in inboxes:
         os.mkfifo(inbox)
