@@ -10,7 +10,8 @@ from typing import Literal
 import pytest
 
 from rlhf.cli.arguments import add_arguments, build, field_docs, positional
-from rlhf.train.config import config_to_json
+from rlhf.train.config import config_to_json, nested
+from rlhf.train.ppo import PPOConfig
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,3 +114,27 @@ def test_tuple_fields_take_several_values() -> None:
     assert build(WithTuple, parser.parse_args([])).stop == ()
     parsed = build(WithTuple, parser.parse_args(["--stop", "###", "END"]))
     assert parsed.stop == ("###", "END")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithAlias:
+    cost: Optim = nested(Optim, aliases={"lr": "--cost-lr"})
+    """Cost settings."""
+
+
+def test_a_nested_flag_takes_its_declared_flat_spelling_too() -> None:
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_arguments(parser, WithAlias)
+    assert build(WithAlias, parser.parse_args([])) == WithAlias()
+    assert build(WithAlias, parser.parse_args(["--cost-lr", "2"])).cost.lr == 2.0
+    assert build(WithAlias, parser.parse_args(["--cost.lr", "3"])).cost.lr == 3.0
+
+
+def test_safe_ppo_takes_the_cost_model_as_the_issue_spells_it() -> None:
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_arguments(parser, PPOConfig)
+    argv = ["--data", "p.jsonl", "--model", "sft", "--reward.model", "rm", "--output", "out"]
+    config = build(
+        PPOConfig, parser.parse_args([*argv, "--cost-model", "cost", "--cost-limit", "0.5"])
+    )
+    assert (config.cost.model, config.cost_limit) == ("cost", 0.5)

@@ -21,6 +21,8 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+from rlhf.train.config import FLAG_ALIASES
+
 T = TypeVar("T")
 
 POSITIONAL = "rlhf.positional"
@@ -92,12 +94,17 @@ def _field_default(f: dataclasses.Field[Any], defaults: Any) -> Any:
 
 
 def add_arguments(
-    parser: argparse.ArgumentParser, cls: type, prefix: str = "", defaults: Any = None
+    parser: argparse.ArgumentParser,
+    cls: type,
+    prefix: str = "",
+    defaults: Any = None,
+    aliases: dict[str, str] | None = None,
 ) -> None:
     """Add one argument per field of the dataclass `cls` (recursing into nested dataclasses).
 
     A nested config takes its defaults from the enclosing field's default (so an algorithm can
-    default `optim.lr` differently from `OptimizerConfig`'s own default).
+    default `optim.lr` differently from `OptimizerConfig`'s own default), and the extra flag
+    spellings its field declares with `rlhf.train.config.nested(..., aliases=...)`.
     """
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
@@ -112,13 +119,16 @@ def add_arguments(
         default = field_default if has_default else None
         if dataclasses.is_dataclass(tp):
             group = parser.add_argument_group(dest, help_text or None)
-            add_arguments(group, tp, prefix=f"{dest}.", defaults=default)  # type: ignore[arg-type]
+            add_arguments(group, tp, prefix=f"{dest}.", defaults=default,  # type: ignore[arg-type]
+                          aliases=f.metadata.get(FLAG_ALIASES))  # fmt: skip
             continue
-        flag = "--" + dest.replace("_", "-")
+        flags = ["--" + dest.replace("_", "-")]
+        if aliases and f.name in aliases:
+            flags.append(aliases[f.name])
         if tp is bool:
             action = argparse.BooleanOptionalAction if default else "store_true"
             parser.add_argument(
-                flag, dest=dest, action=action, default=bool(default), help=help_text
+                *flags, dest=dest, action=action, default=bool(default), help=help_text
             )
         elif f.metadata.get(POSITIONAL):
             nargs = "?" if has_default else None
@@ -128,7 +138,7 @@ def add_arguments(
         else:
             shown = "" if default is None else f" (default: {default})"
             parser.add_argument(
-                flag,
+                *flags,
                 dest=dest,
                 default=default,
                 required=not has_default and not optional,

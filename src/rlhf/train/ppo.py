@@ -16,7 +16,7 @@ episode cost exceeds d (`rlhf.ops.lagrange`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from torch import Tensor
@@ -29,7 +29,7 @@ from rlhf.ops.masked import masked_sum, masked_whiten
 from rlhf.ops.policy_losses import explained_variance, ppo_value_loss
 from rlhf.ops.shaping import token_rewards
 from rlhf.rewards.sources import RewardConfig, Scorer, build_scorer
-from rlhf.train.config import ConfigError
+from rlhf.train.config import ConfigError, nested
 from rlhf.train.distributed import Distributed
 from rlhf.train.experience import Experience
 from rlhf.train.loop import TrainResult
@@ -62,8 +62,9 @@ class PPOConfig(OnlineConfig):
     """Clip the value around its rollout value (lm-human-preferences used 0.2); off if unset."""
     whiten_advantages: bool = True
     """Whiten advantages over the step's response tokens."""
-    cost: RewardConfig = field(default_factory=RewardConfig)
-    """Safe RLHF: where costs come from (a cost model, a function or an HTTP scorer); off if unset."""
+    cost: RewardConfig = nested(RewardConfig, aliases={"model": "--cost-model"})
+    """Safe RLHF: where costs come from (a cost model, a function or an HTTP scorer); off if unset.
+    `--cost-model DIR` is `--cost.model DIR`."""
     cost_limit: float = 0.0
     """Safe RLHF: the limit d on the mean episode cost."""
     lambda_init: float = 1.0
