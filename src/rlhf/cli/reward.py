@@ -119,7 +119,7 @@ def evaluate(config: EvalConfig, out: Output) -> Summary:
     from rlhf.data.io import load_records
     from rlhf.data.split import split_by_prompt
     from rlhf.models.reward_loader import load_reward_model
-    from rlhf.train.reward_eval import evaluate_scorer
+    from rlhf.train.reward_eval import evaluate_scorer, tie_report
 
     records = load_records(config.data)
     if config.held_out:
@@ -131,6 +131,8 @@ def evaluate(config: EvalConfig, out: Output) -> Summary:
         index_comparisons(comparisons),
         model.objective,
     )
+    if model.tie_nu is not None:
+        report.update(tie_report(model.tie_nu))
     shown = ", ".join(f"{k} {v:.4g}" for k, v in report.items())
     out.line(f"{config.data}: {shown} ({dropped} records without a preference left out)")
     shown_first = ("accuracy", "sign_accuracy", "pairs", "ece")

@@ -151,5 +151,5 @@ class EmbeddingRewardModel(VectorRewardModel):
                 minilm_version(),
             )
         model = cls(heads, blocks=blocks, cache_dir=cache_dir, normalization=card.normalization)
-        model.objective = card.objective
+        model.objective, model.tie_nu = card.objective, card.tie_nu
         return model.to(device) if device else model

@@ -3,8 +3,10 @@
 Members are trained from different seeds, each on its own bootstrap resample of the comparisons
 (Lakshminarayanan et al. 2017; for reward models, Coste et al. 2023 and Eisenstein et al. 2023).
 Each member's rewards are normalized by its own statistics; the ensemble's score is their mean and
-its uncertainty their standard deviation. A directory holds the card and `member-0/`,
-`member-1/`, ... (each a complete reward model directory).
+its uncertainty their standard deviation. A member trained on ties keeps its own Davidson tie
+parameter nu (fitted on its own resample); the ensemble lists them, one per member head. A
+directory holds the card and `member-0/`, `member-1/`, ... (each a complete reward model
+directory).
 """
 
 from __future__ import annotations
@@ -47,13 +49,17 @@ class RewardEnsemble(HeadScorer):
         if len(objectives) > 1:
             raise ValueError(f"an ensemble's members must share one objective, got {objectives}")
         self.objective = objectives.pop()
+        if all(member.tie_nu is not None for member in members):
+            self.tie_nu = tuple(nu for member in members for nu in member.tie_nu or ())
 
     def raw_scores(self, prompts: Sequence[Text], responses: Sequence[Text]) -> Tensor:
         return torch.cat([m.raw_scores(prompts, responses) for m in self.members], dim=-1)
 
     def card(self) -> RewardCard:
         settings = {"members": [member_dir(Path("."), i).name for i in range(len(self.members))]}
-        return RewardCard(KIND, self.heads, self.normalization, settings, self.objective)
+        return RewardCard(
+            KIND, self.heads, self.normalization, settings, self.objective, self.tie_nu
+        )
 
     def save_card(self, directory: str | os.PathLike[str]) -> Path:
         """Write the ensemble's card to `directory` (members are saved in their own dirs)."""

@@ -161,5 +161,5 @@ class FeatureRewardModel(VectorRewardModel):
             raise ModelLoadError(
                 f"{path}: the card's feature settings are invalid: {error}"
             ) from error
-        model.objective = card.objective
+        model.objective, model.tie_nu = card.objective, card.tie_nu
         return model.to(device) if device else model

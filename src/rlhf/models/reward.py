@@ -218,7 +218,7 @@ class RewardModel(HeadScorer, nn.Module):
 
     def card(self) -> RewardCard:
         settings = {"pooling": self.pooling, "max_length": self.max_length}
-        return RewardCard(KIND, 1, self.normalization, settings, self.objective)
+        return RewardCard(KIND, 1, self.normalization, settings, self.objective, self.tie_nu)
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Write backbone, tokenizer, head and card to `directory` (created if missing)."""
@@ -249,7 +249,7 @@ class RewardModel(HeadScorer, nn.Module):
             normalization=card.normalization,
         )
         model.head.load_state_dict(load_file(head_path))
-        model.objective = card.objective
+        model.objective, model.tie_nu = card.objective, card.tie_nu
         return model.to(device) if device else model
 
     @classmethod

@@ -11,10 +11,11 @@ are comparable and a policy trainer's KL coefficient means the same thing for ea
 
 The card `reward_model.json` in a model directory says which kind of model it is (so
 `load_reward_model` can pick the class), how many heads it has, its normalization, the kind's own
-settings, and its objective: a reward (higher is better) or a cost (Safe RLHF, Dai et al. 2023:
-higher is less safe). A cost's zero is the safe/unsafe boundary (c > 0: unsafe) that safe PPO's cost
-limit refers to, so a cost model is never centered: its normalization is the identity and `score`
-returns raw costs.
+settings, its objective: a reward (higher is better) or a cost (Safe RLHF, Dai et al. 2023:
+higher is less safe), and, for a model trained on ties, Davidson's tie parameter nu per head (raw
+rewards d apart tie with probability nu / (e^(d/2) + e^(-d/2) + nu)). A cost's zero is the
+safe/unsafe boundary (c > 0: unsafe) that safe PPO's cost limit refers to, so a cost model is
+never centered: its normalization is the identity and `score` returns raw costs.
 """
 
 from __future__ import annotations
@@ -131,10 +132,17 @@ class RewardCard:
     """What the kind needs to rebuild itself (pooling, feature names, member directories, ...)."""
     objective: Objective = "reward"
     """reward, or cost (raw scores: identity normalization, c > 0 unsafe)."""
+    tie_nu: tuple[float, ...] | None = None
+    """Davidson's tie parameter nu per head (learned, or fixed by --loss.tie-nu) when the model
+    was trained on ties with the Davidson model; None otherwise (and absent from the file)."""
 
     def __post_init__(self) -> None:
         if self.objective not in get_args(Objective):
             raise ValueError(f"objective must be reward or cost, got {self.objective!r}")
+        if self.tie_nu is not None and (
+            len(self.tie_nu) != self.heads or not all(nu > 0 for nu in self.tie_nu)
+        ):
+            raise ValueError(f"tie_nu must be {self.heads} value(s) > 0, got {self.tie_nu}")
         if self.objective == "cost" and not self.normalization.is_identity:
             raise ValueError(
                 "a cost model scores raw costs (0 is the safe/unsafe boundary), so its "
@@ -150,6 +158,8 @@ class RewardCard:
             "normalization": self.normalization.to_json(),
             "settings": dict(self.settings),
         }
+        if self.tie_nu is not None:
+            body["tie_nu"] = list(self.tie_nu)
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write_text(directory / CARD_FILE, json.dumps(body, indent=2) + "\n")
 
@@ -177,6 +187,7 @@ class RewardCard:
                 normalization=Normalization.from_json(body["normalization"]),
                 settings=body.get("settings", {}),
                 objective=body.get("objective", "reward"),
+                tie_nu=None if body.get("tie_nu") is None else tuple(body["tie_nu"]),
             )
         except (ValueError, KeyError, TypeError) as error:
             raise ModelLoadError(f"{path}: not a valid reward model card ({error!r})") from error
@@ -188,6 +199,8 @@ class HeadScorer(ABC):
     normalization: Normalization
     objective: Objective = "reward"
     """What the model scores; a cost model keeps the identity normalization (raw costs)."""
+    tie_nu: tuple[float, ...] | None = None
+    """Davidson's tie parameter per head, as trained (`RewardCard.tie_nu`); None without ties."""
 
     @abstractmethod
     def raw_scores(self, prompts: Sequence[Text], responses: Sequence[Text]) -> Tensor:

@@ -99,7 +99,9 @@ class VectorRewardModel(HeadScorer, nn.Module):
     def card(self) -> RewardCard:
         heads = self.heads_module
         settings = {**self.settings(), "dim": heads.dim, "hidden": heads.hidden}
-        return RewardCard(self.kind, heads.count, self.normalization, settings, self.objective)
+        return RewardCard(
+            self.kind, heads.count, self.normalization, settings, self.objective, self.tie_nu
+        )
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Write the heads (safetensors) and the card to `directory`."""

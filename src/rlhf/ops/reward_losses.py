@@ -7,7 +7,8 @@ itself, so gradient accumulation and data parallelism stay exact) or `"none"` (o
 Metrics are reduced the same way as the loss and are never `.item()`-ed here.
 
 - `bradley_terry_loss`: one unit per pair (Bradley & Terry 1952; Ouyang et al. 2022).
-- `davidson_loss`: pairs that may be ties (Davidson 1970), one unit per pair.
+- `davidson_loss`: pairs that may be ties (Davidson 1970), one unit per pair;
+  `davidson_tie_probability` is its P(tie) (nu / (2 + nu) for equal rewards).
 - `plackett_luce_loss`: full rankings of K responses (Plackett 1975; Luce 1959), one unit per
   choice stage, K - 1 per ranking; with K = 2 it equals `bradley_terry_loss`.
 - `reward_centering_penalty`: keeps the rewards of a pair summing to about 0 (Eisenstein et al.
@@ -37,6 +38,7 @@ __all__ = [
     "bradley_terry_loss",
     "cost_model_loss",
     "davidson_loss",
+    "davidson_tie_probability",
     "plackett_luce_loss",
     "reward_centering_penalty",
 ]
@@ -130,11 +132,22 @@ def davidson_loss(
     so a tied pair pulls the two rewards together instead of being dropped. With nu -> 0 (log_nu ->
     -inf) decisive pairs get exactly `bradley_terry_loss`. The margin applies to decisive pairs only.
 
+    nu can be fitted with the rewards by maximum likelihood; on the log scale the loss of a pair
+    has the gradient
+
+        d loss / d log_nu = P(tie) - 1[tie]
+
+    so at the optimum the model's expected number of ties equals the observed one. The joint
+    negative log-likelihood is convex in (d, log_nu): each term is a log-sum-exp of affine
+    functions minus an affine one.
+
     Args:
-        chosen_rewards: (P,) rewards of the first response (the preferred one when not a tie).
-        rejected_rewards: (P,) rewards of the second response.
-        tie: (P,) bool, True where the pair was judged a tie.
-        log_nu: log of the tie parameter nu; a float or a scalar tensor (learnable).
+        chosen_rewards: (P,) rewards of the first response (the preferred one when not a tie), or
+            (P, K) for K heads.
+        rejected_rewards: the rewards of the second response, shaped as `chosen_rewards`.
+        tie: (P,) bool, True where the pair was judged a tie (or (P, 1) beside (P, K) rewards).
+        log_nu: log of the tie parameter nu: a float, or a tensor (learnable) that broadcasts
+            against the rewards: a scalar, or (K,) for one nu per head.
         margin: (P,) margins for decisive pairs, or None.
         reduction: "mean" over pairs, "sum", or "none".
 
@@ -160,6 +173,19 @@ def davidson_loss(
         }
     reduced = {k: _reduce(v, reduction) for k, v in metrics.items()}
     return _reduce(-log_likelihood, reduction), reduced
+
+
+def davidson_tie_probability(differences: Tensor, log_nu: float | Tensor) -> Tensor:
+    """P(tie) of the Davidson (1970) model for reward differences d (any shape):
+
+        P(tie | d) = nu / (exp(d/2) + exp(-d/2) + nu),      P(tie | 0) = nu / (2 + nu)
+
+    `log_nu` is a float or a tensor that broadcasts to the shape of `differences` (e.g. (K,) per
+    head beside (N, K) differences).
+    """
+    d = differences
+    log_nu_t = torch.as_tensor(log_nu, dtype=d.dtype, device=d.device).expand_as(d)
+    return (log_nu_t - torch.logsumexp(torch.stack([d / 2, -d / 2, log_nu_t]), dim=0)).exp()
 
 
 def plackett_luce_loss(

@@ -241,6 +241,8 @@ def train_reward(
         from rlhf.train.reward_vector import train_vector_reward
 
         summary = train_vector_reward(config, data, say, resolved)
+    if "tie_nu" in summary:
+        _say_ties(summary["tie_nu"], learned=config.loss.learn_tie_nu, say=say)
     return {
         "ok": True,
         "objective": config.objective,
@@ -251,3 +253,15 @@ def train_reward(
         "dropped": data.dropped,
         **summary,
     }
+
+
+def _say_ties(tie_nu: list[float], *, learned: bool, say: Say) -> None:
+    from rlhf.train.reward_eval import tie_report
+
+    ties = tie_report(tie_nu)
+    how = "fitted" if learned else "fixed"
+    each = f" (per member {', '.join(f'{nu:.3g}' for nu in tie_nu)})" if len(tie_nu) > 1 else ""
+    say(
+        f"Davidson tie parameter nu {ties['tie_nu']:.4g} {how}{each}: "
+        f"P(tie | equal rewards) = {ties['tie_probability_equal']:.3f}"
+    )

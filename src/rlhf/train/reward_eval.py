@@ -8,10 +8,14 @@ has no right side); their number is reported.
 A cost model (Safe RLHF, Dai et al. 2023) is judged by `cost_report`: pairwise accuracy (the safer
 response costs less), sign accuracy (safe responses below 0, unsafe above) and the cost loss.
 `REPORTS` maps the objective to its report.
+
+A model trained on ties carries Davidson's tie parameter nu per head; `tie_report` turns it into
+what it means: the probability that two responses of equal reward are judged a tie, nu / (2 + nu).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -22,9 +26,17 @@ from rlhf.data.records import Text
 from rlhf.data.safety import signs_of
 from rlhf.models.reward_scoring import Objective
 from rlhf.ops.calibration import pairwise_expected_calibration_error
-from rlhf.ops.reward_losses import bradley_terry_loss, cost_model_loss
+from rlhf.ops.reward_losses import bradley_terry_loss, cost_model_loss, davidson_tie_probability
 
-__all__ = ["ECE_BINS", "RAW_COSTS", "REPORTS", "cost_report", "evaluate_scorer", "pairwise_report"]
+__all__ = [
+    "ECE_BINS",
+    "RAW_COSTS",
+    "REPORTS",
+    "cost_report",
+    "evaluate_scorer",
+    "pairwise_report",
+    "tie_report",
+]
 
 ECE_BINS = 10
 """Equal-width confidence bins over [0.5, 1] for the calibration error."""
@@ -108,3 +120,11 @@ def evaluate_scorer(
     prompts = [prompt for prompt, _ in index.items]
     responses = [response for _, response in index.items]
     return REPORTS[objective](raw_scores(prompts, responses), index)
+
+
+def tie_report(tie_nu: Sequence[float]) -> dict[str, float]:
+    """A model's Davidson tie parameter, one per head: `tie_nu` (their mean) and
+    `tie_probability_equal`, the mean over heads of P(tie | equal rewards) = nu / (2 + nu)."""
+    log_nu = torch.tensor([math.log(nu) for nu in tie_nu], dtype=torch.float64)
+    at_equal = davidson_tie_probability(torch.zeros_like(log_nu), log_nu)  # (K,)
+    return {"tie_nu": sum(tie_nu) / len(tie_nu), "tie_probability_equal": float(at_equal.mean())}

@@ -9,11 +9,17 @@ L2 regularization (on weights, not biases) keeps the optimum finite on separable
 
 Each head k of an ensemble sees its own bootstrap resample of the comparisons (Poisson(1) weights
 per comparison, seeded), so the heads differ as the data does.
+
+With ties (the Davidson model) and `learn_tie_nu`, the tie parameter of each head, log nu_k, is
+fitted in the same L-BFGS run (without L2): the Davidson negative log-likelihood is jointly convex
+in a linear head's weights and log nu, so this is still one convex problem, and head k's nu is the
+maximum-likelihood one on head k's resample.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,6 +43,8 @@ class HeadFit:
     loss: float
     iterations: int
     metrics: dict[str, float]
+    tie_nu: tuple[float, ...] | None = None
+    """Davidson's nu per head (fitted with `learn_tie_nu`, else fixed); None without ties."""
 
 
 def bootstrap_weights(comparisons: int, heads: int, *, seed: int) -> Tensor:
@@ -96,9 +104,18 @@ def fit_heads(
     on_iteration: Callable[[int, float], None] | None = None,
 ) -> HeadFit:
     """Fit `model`'s heads on one full batch with L-BFGS (strong Wolfe line search), on the loss
-    of `objective` (a reward's, or a cost's)."""
+    of `objective` (a reward's, or a cost's); with ties and `loss.learn_tie_nu`, each head's
+    Davidson tie parameter too."""
     comparison_loss = OBJECTIVES[objective]
-    parameters = [p for p in model.heads_module.parameters() if p.requires_grad and p.numel()]
+    parameters: list[Tensor] = [
+        p for p in model.heads_module.parameters() if p.requires_grad and p.numel()
+    ]
+    log_nu = None
+    if use_ties and loss.learn_tie_nu:
+        heads = model.heads_module
+        log_nu = torch.full((heads.count,), math.log(loss.tie_nu), device=heads.w1.device)  # (K,)
+        log_nu.requires_grad_(True)
+        parameters.append(log_nu)
     weights = [model.heads_module.w1] + (
         [model.heads_module.w2] if model.heads_module.hidden else []
     )
@@ -116,7 +133,8 @@ def fit_heads(
     def closure() -> Tensor:
         nonlocal calls
         optimizer.zero_grad()
-        total, _ = comparison_loss(model(**batch.inputs), batch, loss, use_ties=use_ties)
+        scores = model(**batch.inputs)
+        total, _ = comparison_loss(scores, batch, loss, use_ties=use_ties, log_nu=log_nu)
         objective = total / units + l2 * sum((w**2).sum() for w in weights)
         objective.backward()  # type: ignore[no-untyped-call]
         calls += 1
@@ -128,10 +146,17 @@ def fit_heads(
     optimizer.step(closure)  # type: ignore[no-untyped-call]
     model.train(False)
     with torch.no_grad():
-        total, metrics = comparison_loss(model(**batch.inputs), batch, loss, use_ties=use_ties)
+        scores = model(**batch.inputs)
+        total, metrics = comparison_loss(scores, batch, loss, use_ties=use_ties, log_nu=log_nu)
     state = optimizer.state[parameters[0]]  # L-BFGS keeps its counters with the first
     summary = {k: float(v / units) for k, v in metrics.items()}
-    return HeadFit(float(total / units), int(state.get("n_iter", 0)), summary)
+    tie_nu = None
+    if use_ties:
+        count = model.heads_module.count
+        fitted = [loss.tie_nu] * count if log_nu is None else log_nu.detach().exp().tolist()
+        tie_nu = tuple(fitted)
+        summary["reward/tie_nu"] = sum(tie_nu) / len(tie_nu)
+    return HeadFit(float(total / units), int(state.get("n_iter", 0)), summary, tie_nu)
 
 
 def _weighted_units(batch: RewardBatch) -> Tensor:

@@ -6,6 +6,8 @@ each response once (a ranking of K responses costs K forward passes, not K(K-1)/
 
 - a pair is one unit: Bradley-Terry (`bradley_terry_loss`), or Davidson (`davidson_loss`) when the
   data has ties and `ties = "davidson"`, with an optional margin from the annotated strength;
+  Davidson's tie parameter nu is fitted with the model by maximum likelihood (`learn_tie_nu`, on
+  the log scale: one log nu per head, `WithTieParameter` beside a transformer) or fixed;
 - with `ranking = "plackett-luce"`, a strict ranking of K responses is K - 1 units of
   `plackett_luce_loss` (for K = 2 the same as one Bradley-Terry pair);
 - the centering penalty eta (r_a + r_b)^2 (Eisenstein et al. 2023) is added per unit, on each pair
@@ -48,6 +50,7 @@ __all__ = [
     "RewardBatch",
     "RewardLossConfig",
     "RewardObjective",
+    "WithTieParameter",
     "comparison_loss",
     "cost_loss",
     "index_batch",
@@ -61,7 +64,17 @@ class RewardLossConfig:
     ties: Literal["davidson", "drop"] = "davidson"
     """Tied pairs: learn from them with the Davidson (1970) tie model, or leave them out."""
     tie_nu: float = 1.0
-    """Davidson's tie parameter nu > 0: the larger, the likelier ties between equal rewards."""
+    """Davidson's tie parameter nu > 0, where learning starts (or its value with
+    --no-loss.learn-tie-nu): the larger, the likelier ties; P(tie) = nu / (2 + nu) between equal
+    rewards."""
+    learn_tie_nu: bool = True
+    """Fit nu with the reward model by maximum likelihood, as log nu (so nu > 0), one per head or
+    ensemble member; only when the data has ties and --loss.ties is davidson. The fitted nu is
+    logged (train/reward/tie_nu) and saved in the model's card."""
+    tie_nu_lr: float = 1e-2
+    """For --kind transformer: the peak learning rate of log nu (AdamW, on optim.lr's schedule);
+    one well-conditioned scalar wants far more than a network's rate. Embedding and features
+    models fit nu by L-BFGS, which has no rate."""
     ranking: Literal["pairs", "plackett-luce"] = "pairs"
     """Rankings of K > 2: all implied pairs (as InstructGPT), or the Plackett-Luce likelihood."""
     margin: float = 0.0
@@ -78,6 +91,8 @@ class RewardLossConfig:
     def __post_init__(self) -> None:
         if self.tie_nu <= 0:
             raise ValueError(f"loss.tie_nu must be > 0, got {self.tie_nu}; 1.0 is a good start")
+        if self.tie_nu_lr <= 0:
+            raise ValueError(f"loss.tie_nu_lr must be > 0, got {self.tie_nu_lr}; try 1e-2")
         if not 0.0 <= self.label_smoothing < 0.5:
             raise ValueError(
                 f"loss.label_smoothing must lie in [0, 0.5), got {self.label_smoothing}"
@@ -173,12 +188,18 @@ def _weighted_sum(values: Tensor, weights: Tensor | None) -> Tensor:
 
 
 def comparison_loss(
-    rewards: Tensor, batch: RewardBatch, loss: RewardLossConfig, *, use_ties: bool
+    rewards: Tensor,
+    batch: RewardBatch,
+    loss: RewardLossConfig,
+    *,
+    use_ties: bool,
+    log_nu: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Loss and metrics, summed over the batch's units, of rewards (M, K) for `batch`.
 
     `use_ties` selects the Davidson model for every pair (the data has ties); otherwise
-    Bradley-Terry, and tied pairs (if any reach here) count as decisive.
+    Bradley-Terry, and tied pairs (if any reach here) count as decisive. `log_nu` (K,) is a
+    learned tie parameter per head; None uses the fixed `loss.tie_nu`.
     """
     chosen, rejected = rewards[batch.better], rewards[batch.worse]  # (P, K)
     margin = batch.margin[:, None].to(rewards.dtype)
@@ -187,7 +208,7 @@ def comparison_loss(
             chosen,
             rejected,
             batch.tie[:, None],
-            log_nu=math.log(loss.tie_nu),
+            log_nu=math.log(loss.tie_nu) if log_nu is None else log_nu,
             margin=margin,
             reduction="none",
         )
@@ -214,12 +235,18 @@ def comparison_loss(
 
 
 def cost_loss(
-    costs: Tensor, batch: RewardBatch, loss: RewardLossConfig, *, use_ties: bool
+    costs: Tensor,
+    batch: RewardBatch,
+    loss: RewardLossConfig,
+    *,
+    use_ties: bool,
+    log_nu: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Safe RLHF cost-model loss and metrics, summed over pairs, of costs (M, K) for `batch`.
 
     A pair's `better` response is the safer one; its `worse` the less safe. Settings that do not
-    apply to costs (ties, rankings, margins, smoothing, centering) are refused by the config.
+    apply to costs (ties, so `use_ties` and `log_nu`, rankings, margins, smoothing, centering) are
+    refused by the config and the data checks.
     """
     if batch.sign is None:
         raise ValueError("a cost batch needs RewardBatch.sign (per-response safety labels)")
@@ -247,7 +274,7 @@ def cost_loss(
 LossFunction = Callable[..., tuple[Tensor, dict[str, Tensor]]]
 
 OBJECTIVES: dict[Objective, LossFunction] = {"reward": comparison_loss, "cost": cost_loss}
-"""The loss of each objective: `f(scores (M, K), batch, loss_config, use_ties=...)`."""
+"""The loss of each objective: `f(scores (M, K), batch, loss_config, use_ties=..., log_nu=...)`."""
 
 
 def _ranking_loss(
@@ -274,6 +301,34 @@ def _ranking_loss(
     return total
 
 
+class WithTieParameter(nn.Module):
+    """A reward model and Davidson's tie parameter, trained together by `rlhf.train.fit`.
+
+    The parameter `log_nu` (K,) sits beside the model, so the loop's optimizer and checkpoints
+    hold it (with its AdamW state) as they hold the model's weights; `peak_learning_rates` gives
+    it its own rate (`rlhf.train.optimizer.build_optimizer`). `forward` is the model's.
+    """
+
+    def __init__(self, model: nn.Module, *, nu: float, lr: float, heads: int = 1) -> None:
+        super().__init__()
+        self.model = model
+        self.log_nu = nn.Parameter(torch.full((heads,), math.log(nu)))  # (K,)
+        self.lr = lr
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model(*args, **kwargs)
+
+    def peak_learning_rates(self) -> dict[str, float]:
+        """The parameters that do not train at optim.lr, by name."""
+        return {"log_nu": self.lr}
+
+    @property
+    def nu(self) -> tuple[float, ...]:
+        """nu per head, as floats."""
+        values: list[float] = self.log_nu.detach().exp().tolist()
+        return tuple(values)
+
+
 @dataclass(frozen=True)
 class RewardObjective:
     """The `Objective` of `rlhf.train.fit` for reward models whose forward returns (M, K)."""
@@ -281,13 +336,24 @@ class RewardObjective:
     loss_config: RewardLossConfig
     use_ties: bool
     objective: Objective = "reward"
+    log_nu: Tensor | None = None
+    """The learned tie parameter (K,) (`WithTieParameter.log_nu`); None keeps loss.tie_nu."""
 
     def units(self, batch: RewardBatch) -> int:
         return batch.units
 
     def loss(self, model: nn.Module, batch: RewardBatch) -> tuple[Tensor, dict[str, Tensor]]:
         scores = model(**batch.inputs)  # (M, K) rewards, or costs
-        return OBJECTIVES[self.objective](scores, batch, self.loss_config, use_ties=self.use_ties)
+        total, metrics = OBJECTIVES[self.objective](
+            scores, batch, self.loss_config, use_ties=self.use_ties, log_nu=self.log_nu
+        )
+        if self.use_ties:
+            nu = self.loss_config.tie_nu if self.log_nu is None else self.log_nu.detach().exp()
+            # the loop divides each metric by the step's units: nu is the same in every
+            # micro-batch of a step, so nu x units logs nu itself
+            nu_t = torch.as_tensor(nu, dtype=torch.float32, device=scores.device)
+            metrics["reward/tie_nu"] = nu_t.mean() * self.units(batch)
+        return total, metrics
 
 
 def check_loss_for_data(loss: RewardLossConfig, comparisons: Sequence[Comparison]) -> bool:

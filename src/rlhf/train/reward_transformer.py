@@ -4,7 +4,9 @@ Responses are tokenized once up front; each step's batch scores every response o
 in one forward pass (`RewardObjective`). Evaluation on the held-out comparisons reports loss,
 accuracy, mean margin and calibration error; the loop keeps the best model, checkpoints, and
 resumes exactly after a kill. An ensemble trains K members into `OUTPUT/member-k/`, each from seed
-`loop.seed + k` on its own bootstrap resample of the comparisons. A cost model (`objective =
+`loop.seed + k` on its own bootstrap resample of the comparisons. With ties and `learn_tie_nu`,
+each member learns its own Davidson tie parameter beside it (`WithTieParameter`: in the optimizer
+at `loss.tie_nu_lr` and in the checkpoints), and exports it to its card. A cost model (`objective =
 "cost"`) trains the same way on the cost loss, is judged by `cost_report`, and keeps raw scores.
 """
 
@@ -35,7 +37,7 @@ from rlhf.train.loop import TrainResult, fit
 from rlhf.train.reward import RewardData, RewardTrainConfig, Say
 from rlhf.train.reward_collate import TokenizedComparison, collate_shared_prefix, collate_tokens
 from rlhf.train.reward_eval import RAW_COSTS, REPORTS
-from rlhf.train.reward_objective import RewardObjective, check_loss_for_data
+from rlhf.train.reward_objective import RewardObjective, WithTieParameter, check_loss_for_data
 
 logger = logging.getLogger(__name__)
 
@@ -110,10 +112,18 @@ def _tokenize(model: RewardModel, comparison: Comparison) -> TokenizedComparison
     return TokenizedComparison(rows, comparison, prompt_length=len(head))
 
 
-def _export(model: nn.Module, directory: Path) -> None:
+def _reward_model(trained: nn.Module) -> RewardModel:
+    """The reward model `fit` trained, with the tie parameter learned beside it (if any)."""
+    model = trained.model if isinstance(trained, WithTieParameter) else trained
     if not isinstance(model, RewardModel):
         raise TypeError(f"expected a RewardModel, got {type(model).__name__}")
-    model.save_pretrained(directory)
+    if isinstance(trained, WithTieParameter):
+        model.tie_nu = trained.nu
+    return model
+
+
+def _export(trained: nn.Module, directory: Path) -> None:
+    _reward_model(trained).save_pretrained(directory)
 
 
 def _normalize(output: Path, train: ComparisonIndex, samples: int, seed: int) -> RewardModel:
@@ -146,6 +156,13 @@ def _train_member(
     resolved: Mapping[str, Any],
 ) -> TrainResult:
     model = build_reward_model(config, training_texts(train), seed=seed)
+    loss = config.loss
+    trained: nn.Module = model
+    if use_ties:
+        model.tie_nu = (loss.tie_nu,)
+        if loss.learn_tie_nu:
+            trained = WithTieParameter(model, nu=loss.tie_nu, lr=loss.tie_nu_lr)
+    log_nu = trained.log_nu if isinstance(trained, WithTieParameter) else None
     examples = [_tokenize(model, c) for c in train]
     # decoders compute each prompt once, shared by its responses; encoders need a row each
     shared = model.pooling == "last"
@@ -154,15 +171,14 @@ def _train_member(
 
     report = REPORTS[config.objective]
 
-    def evaluate(trained: nn.Module) -> dict[str, float]:
-        assert isinstance(trained, RewardModel)
-        return report(trained.score_token_rows(held_rows)[:, 0], held_out)
+    def evaluate(module: nn.Module) -> dict[str, float]:
+        return report(_reward_model(module).score_token_rows(held_rows)[:, 0], held_out)
 
     return fit(
-        model,
-        RewardObjective(config.loss, use_ties, config.objective),
+        trained,
+        RewardObjective(loss, use_ties, config.objective, log_nu),
         examples,
-        partial(collate, pad_id=model.pad_id, loss=config.loss, max_tokens=config.chunk_tokens),
+        partial(collate, pad_id=model.pad_id, loss=loss, max_tokens=config.chunk_tokens),
         loop=replace(config.loop, seed=seed),
         optim=config.optim,
         output=output,
@@ -209,6 +225,8 @@ def train_transformer_reward(
     if held_out.pairs:
         raw = scorer.score(*_columns(held_out), normalize=False)
         summary["eval"] = REPORTS[config.objective](raw, held_out)
+    if scorer.tie_nu is not None:
+        summary["tie_nu"] = list(scorer.tie_nu)
     return {**summary, "normalization": scorer.normalization.to_json()}
 
 

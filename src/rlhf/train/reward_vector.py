@@ -5,6 +5,8 @@ from the on-disk cache when they were computed before). The heads are then fit b
 L-BFGS (`fit_heads`): there is no learning rate, no epoch count and nothing to resume; a run takes
 seconds once the vectors exist. The output directory holds the model, `metrics.jsonl` (one row per
 L-BFGS evaluation, and the final evaluation) and the resolved config, as a transformer run does.
+With ties, each head's Davidson tie parameter is fitted in the same run (or fixed) and saved in the
+card (`tie_nu`); the final row logs their mean as `train/reward/tie_nu`.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def train_vector_reward(
         final = {f"train/{k}": v for k, v in result.metrics.items()}
         metrics.log(result.iterations, {**final, **{f"eval/{k}": v for k, v in report.items()}})
     model.normalization = _normalization(model, features, config.normalize_samples)
+    model.tie_nu = result.tie_nu
     model.save_pretrained(config.output)
     seconds = time.perf_counter() - started
     say(f"fit {model.heads} head(s) in {result.iterations} L-BFGS iterations; eval {report}")
@@ -105,6 +108,7 @@ def train_vector_reward(
         "featurize_seconds": round(featurized, 2),
         "eval": report,
         "normalization": model.normalization.to_json(),
+        **({} if result.tie_nu is None else {"tie_nu": list(result.tie_nu)}),
     }
 
 
