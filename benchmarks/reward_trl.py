@@ -9,7 +9,8 @@ CPU with the same torch thread count:
 - `ours`: `rlhf.train.fit` with `RewardObjective` and the batches `rlhf train reward` builds for a
   decoder: each pair one row, the prompt once and both responses after it, each response
   attending to the prompt and to itself only (`collate_shared_prefix`), rows sorted by length and
-  run in chunks of at most `chunk_tokens` (the command's default) padded tokens;
+  run in chunks of at most `chunk_tokens` (the command's default) padded tokens; `fit` runs
+  GPT-2's `gelu_new` as one kernel (`rlhf.models.fused`), TRL the same function as five ops;
 - `ours-padded`: the same loop with TRL's layout (one padded row per response, the micro-batch in
   one forward pass): what the loop alone costs or saves;
 - `trl`: TRL's `RewardTrainer` on a `GPT2ForSequenceClassification` holding the same backbone
@@ -49,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from measure import StepTiming, peak_rss_mb, rss_mb, tiny_gpt2
+from measure import StepTiming, cpu_model, loadavg, peak_rss_mb, rss_mb, tiny_gpt2
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -385,6 +386,7 @@ def main() -> None:
         print(json.dumps(worker(args.worker, settings, args.tokenizer, args.data)))
         return
     settings = Settings(**QUICK) if args.quick else Settings()
+    load_before = loadavg()
     with tempfile.TemporaryDirectory() as work:
         tokenizer_dir, data_file = prepare(settings, Path(work))
         rows = json.loads(data_file.read_text())
@@ -400,7 +402,13 @@ def main() -> None:
 
     report = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_model": cpu_model(),
+            "cpus": os.cpu_count(),
+            "loadavg_before": load_before,
+            "loadavg_after": loadavg(),
+        },
         "versions": {"torch": torch.__version__, "trl": trl.__version__},
         "settings": dataclasses.asdict(settings),
         **figures,
@@ -409,6 +417,9 @@ def main() -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in figures.items() if k != "jobs"}, indent=2))
+    print(
+        f"load average {report['machine']['loadavg_before']} -> {report['machine']['loadavg_after']}"
+    )
     for job, figure in figures["jobs"].items():
         print(
             f"{job}: {figure['cpu_pairs_per_s']:.1f} pairs per CPU second "

@@ -14,8 +14,13 @@ unit-normal inputs), never by the function. On the CPU the Python form was about
 online RLHF step (`benchmarks/online_trl.py`).
 
 `fuse_activations(model)` swaps the modules in place (the weights, the config and what
-`save_pretrained` writes are untouched); `fused_activations(model)` does it for a `with` block and
-puts the originals back.
+`save_pretrained` writes are untouched): a run does it once to the models it owns, where it sets
+them up (`rlhf.train.fit` for reward models, SFT and DPO, DPO's reference, and the online
+trainers' policy, reference and critic in `rlhf.train.online_setup`). `fused_activations(model)`
+does it for a `with` block and puts the originals back, for a pass over a model the caller owns
+(`rlhf.rollout.generate`, e.g. under `rlhf sample`); on a model already fused it changes nothing.
+Other activations are left alone: SiLU, and the exact (erf) GELU of BERT or MiniLM, which the
+tanh approximation must not replace.
 """
 
 from __future__ import annotations

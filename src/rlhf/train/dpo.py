@@ -35,6 +35,7 @@ from rlhf.data.split import split_by_prompt
 from rlhf.data.tokenize import TokenizedCompletion, encode_completion, padding_id
 from rlhf.errors import UserError
 from rlhf.models import load_causal_lm, load_tokenizer, save_model
+from rlhf.models.fused import fuse_activations
 from rlhf.models.lora import LoraConfig, add_adapters, merged
 from rlhf.ops import PREFERENCE_LOSSES, REFERENCE_FREE, LossHyper, PreferenceLogps, rpo_nll_term
 from rlhf.ops.logprobs import completion_lengths
@@ -268,6 +269,7 @@ def _reference_for(
             }
     dist = Distributed.from_env()
     reference = load_causal_lm(config.ref_model) if config.ref_model else policy
+    fuse_activations(reference)  # one GELU kernel, as `fit` gives the policy: models.fused
     reference.to(dist.device(config.loop.device))
     filled = {
         name: reference_logps(

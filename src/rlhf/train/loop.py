@@ -3,7 +3,9 @@
 An algorithm supplies an `Objective` (what the loss of a batch is), examples and a collate function;
 `fit` does the rest: data order, gradient accumulation, data-parallel processes, clipping, the
 learning-rate schedule, bf16 autocast, evaluation and keep-best, metrics, progress, and checkpoints
-that resume exactly.
+that resume exactly. It also swaps the model's Python-written tanh GELUs (GPT-2's `gelu_new`) for
+the one-kernel form, in place (`rlhf.models.fused`): the same function to float rounding, and
+nothing saved changes (the config still names `gelu_new`; the weights are untouched).
 
 Exactness of accumulation and data parallelism: an objective returns the SUM of its loss over the
 units of a batch (tokens for SFT, pairs for DPO and reward models) and says how many units a batch
@@ -38,6 +40,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from rlhf.data.files import atomic_write_text
+from rlhf.models.fused import fuse_activations
 from rlhf.progress import progress
 from rlhf.train.batches import BatchPlan
 from rlhf.train.checkpoint import (
@@ -128,6 +131,7 @@ def fit(
     writes the model to a directory (e.g. `save_pretrained`). `config` is written as the run's
     resolved config. `size` gives an example's padded length: each step's examples are then put
     in micro-batches of similar size, which pads less and leaves the step's gradient unchanged.
+    `model` keeps its fused activations afterwards (see the module docstring).
     """
     started = time.perf_counter()
     sizes = [size(e) for e in examples] if size is not None else None
@@ -216,6 +220,7 @@ def _start(
     dist = Distributed.from_env()
     device = dist.device(loop.device)
     seed_everything(loop.seed + dist.rank)  # dropout differs between processes, as it should
+    fuse_activations(model)  # GPT-2's gelu_new in one kernel, not five ops: the same function
     model.to(device)
     optimizer = build_optimizer(model, optim)
     trained: nn.Module = model

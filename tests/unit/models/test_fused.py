@@ -1,18 +1,24 @@
-"""Fused activations compute the model's own GELU (to float rounding) and swap back cleanly."""
+"""Fused activations compute the model's own GELU (to float rounding) and swap back cleanly; a
+fused model saves the same files, and other activations (SiLU, exact GELU) are never touched."""
 
 from __future__ import annotations
 
-import torch
-from transformers.activations import FastGELUActivation, NewGELUActivation
+import copy
+from pathlib import Path
+from typing import Any
 
-from rlhf.models import TinyModelConfig, tiny_causal_lm
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+from transformers.activations import FastGELUActivation, GELUActivation, NewGELUActivation
+
+from rlhf.models import TinyEncoderConfig, TinyModelConfig, tiny_causal_lm, tiny_encoder
 from rlhf.models.fused import FusedGELUTanh, fuse_activations, fused_activations
 
 
-def _gpt2() -> torch.nn.Module:
+def _gpt2() -> Any:
     config = TinyModelConfig(arch="gpt2", vocab_size=64, hidden_size=32, num_layers=2,
                              num_heads=2, max_positions=32, seed=0)  # fmt: skip
-    return tiny_causal_lm(config).eval()
+    return tiny_causal_lm(config)  # in eval mode, like from_pretrained
 
 
 def test_fused_gelu_matches_the_python_forms_and_their_gradients() -> None:
@@ -44,3 +50,38 @@ def test_fused_activations_puts_the_originals_back() -> None:
     with fused_activations(model):
         assert sum(isinstance(m, FusedGELUTanh) for m in model.modules()) == 2
     assert [m for m in model.modules() if isinstance(m, NewGELUActivation)] == originals
+
+
+def test_a_fused_model_saves_the_same_files(tmp_path: Path) -> None:
+    model = _gpt2()
+    fused = copy.deepcopy(model)
+    fuse_activations(fused)
+    model.save_pretrained(tmp_path / "plain")
+    fused.save_pretrained(tmp_path / "fused")
+    names = sorted(p.name for p in (tmp_path / "plain").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "fused").iterdir())
+    assert "config.json" in names
+    assert "model.safetensors" in names
+    for name in names:  # the config still says gelu_new; the weights are byte for byte the same
+        assert (tmp_path / "fused" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
+
+
+def _activations(model: torch.nn.Module) -> list[type[torch.nn.Module]]:
+    return [type(m) for m in model.modules() if "activation" in type(m).__name__.lower()]
+
+
+def test_other_activations_are_left_alone() -> None:
+    """SiLU (Llama) and the exact erf GELU (BERT, MiniLM, GPT-2 with `gelu`) are other functions:
+    the tanh approximation must never stand in for them."""
+    llama = tiny_causal_lm(TinyModelConfig(arch="llama", vocab_size=64, hidden_size=32))
+    bert = tiny_encoder(TinyEncoderConfig(vocab_size=64, hidden_size=32))
+    exact_gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_embd=32, n_layer=2, n_head=2,
+                                            n_positions=32, activation_function="gelu"))  # fmt: skip
+    for model in (llama, bert, exact_gpt2):
+        before = _activations(model)
+        assert before
+        assert fuse_activations(model) == 0
+        assert _activations(model) == before
+        assert not any(isinstance(m, FusedGELUTanh) for m in model.modules())
+    assert GELUActivation in _activations(bert)
+    assert GELUActivation in _activations(exact_gpt2)
