@@ -5,6 +5,8 @@
 - `batch`: `Rollout`, the batch of prompts, responses, masks and sampled log-probs, with the
   sequences, attention mask and position ids a training forward pass needs.
 - `generate`: `generate`, batched sampling with a KV cache from a `transformers` causal LM.
+- `decoder`: the forward passes `generate` runs: a fast path for GPT-2 and Llama built from the
+  model's own submodules, and the model's own forward for every other architecture.
 - `cache`: the KV cache `generate` uses, preallocated once instead of concatenated every step.
 - `logprobs`: `response_logprobs` and `forward_response`, the same log-probs recomputed (with
   gradients) in one full forward pass, for the policy, the reference and a value head.

@@ -1,5 +1,8 @@
 """The KV cache `generate` uses: `transformers`' `DynamicCache` with preallocated full-attention layers.
 
+Both decoding paths of `rlhf.rollout.decoder` use it: the model's own forward through the `Cache`
+interface, the fast path by calling each layer's `update` itself.
+
 `DynamicCache` appends each step's keys and values with `torch.cat`, which copies the whole cache
 of every layer at every step: O(T^2) memory traffic over a response, and on the CPU (measured in
 `benchmarks/generate_speed.py`) the largest single cost of a decoding step for a small policy.

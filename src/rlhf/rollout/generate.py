@@ -1,10 +1,11 @@
 """Batched generation with a KV cache: prompts in, a `Rollout` out.
 
 One prefill pass over the left-padded prompts (each distinct prompt once: n samples of a prompt
-share its keys and values) fills a `transformers` `DynamicCache`; then each step
-feeds one token per unfinished row with its position and the attention mask so far, and asks the
-model for the last position's logits only. `rlhf.rollout.sampling.choose_tokens` picks the token
-and its log-probability.
+share its keys and values) fills a preallocated KV cache (`rlhf.rollout.cache`); then each step
+feeds one token per unfinished row with its position and the padding mask so far, and asks for
+the last position's logits only. The passes run on the model's fast path when it has one
+(`rlhf.rollout.decoder`: GPT-2 and Llama), else through its own forward.
+`rlhf.rollout.sampling.choose_tokens` picks the token and its log-probability.
 
 Rows that end (an EOS token, or a stop string completed) leave the batch: their cache rows are
 dropped, so later steps compute only the rows still going, and the loop ends when none is left or
@@ -28,7 +29,8 @@ from torch import Tensor
 from rlhf.models.fused import fused_activations
 from rlhf.rollout.batch import Rollout, prompt_groups
 from rlhf.rollout.cache import generation_cache
-from rlhf.rollout.logprobs import keeps_logits, unwrap
+from rlhf.rollout.decoder import Decoder, decoder_for
+from rlhf.rollout.logprobs import unwrap
 from rlhf.rollout.sampling import SamplingConfig, choose_tokens
 
 logger = logging.getLogger(__name__)
@@ -130,18 +132,16 @@ def _decode(
     rows = torch.arange(batch, device=device)  # original row of each row still generating
     mask = torch.cat([prompt_mask, prompt_mask.new_ones((batch, steps))], dim=1)  # (b, P + N)
     positions = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0)  # (B, P)
-    keep_last = {"logits_to_keep": 1} if keeps_logits(model) else {}
+    decoder = decoder_for(model, capacity=width + steps)
     cache = generation_cache(model.config, capacity=width + steps)
     stop = _StopStrings(tokenizer, sampling.stop) if sampling.stop else None
     can_end = eos.numel() > 0 or stop is not None  # else skip the per-step check (a host sync)
 
-    logits = _prefill(model, prompts, prompt_mask, positions, cache, keep_last)  # (B, V)
+    logits = _prefill(decoder, prompts, prompt_mask, positions, cache)  # (B, V)
     inputs, step_mask, step_positions = prompts, prompt_mask, positions  # what step t > 0 feeds
     for t in range(steps):
         if t > 0:
-            output = model(input_ids=inputs, attention_mask=step_mask, position_ids=step_positions,
-                           past_key_values=cache, use_cache=True, **keep_last)  # fmt: skip
-            logits = output.logits[:, -1]  # (b, V)
+            logits = decoder(inputs, step_positions, step_mask, cache)  # (b, V)
         tokens, token_logprobs = choose_tokens(logits, sampling, generator)  # (b,)
         response_ids[rows, t] = tokens
         logprobs[rows, t] = token_logprobs
@@ -174,12 +174,11 @@ def _decode(
 
 
 def _prefill(
-    model: Any,
+    decoder: Decoder,
     prompts: Tensor,  # (B, P)
     prompt_mask: Tensor,  # (B, P)
     positions: Tensor,  # (B, P)
     cache: Any,
-    keep_last: dict[str, int],
 ) -> Tensor:
     """Fill `cache` with the prompts' keys and values; the logits of their last column (B, V).
 
@@ -190,13 +189,10 @@ def _prefill(
     first, inverse = prompt_groups(prompts, prompt_mask)
     if len(first) == len(prompts):  # all distinct: no reordering
         first = inverse = torch.arange(len(prompts), device=prompts.device)
-    output = model(input_ids=prompts[first], attention_mask=prompt_mask[first],
-                   position_ids=positions[first], past_key_values=cache, use_cache=True,
-                   **keep_last)  # fmt: skip
+    logits = decoder(prompts[first], positions[first], prompt_mask[first], cache)  # (U, V)
     if len(first) < len(prompts):
         cache.batch_select_indices(inverse)  # (U, ...) -> (B, ...)
-    logits: Tensor = output.logits[:, -1][inverse]
-    return logits
+    return logits[inverse]
 
 
 class _StopStrings:
