@@ -10,7 +10,8 @@ from typing import Literal
 import pytest
 
 from rlhf.cli.arguments import add_arguments, build, field_docs, positional
-from rlhf.train.config import config_to_json, nested
+from rlhf.fields import nested
+from rlhf.train.config import config_to_json
 from rlhf.train.ppo import PPOConfig
 
 

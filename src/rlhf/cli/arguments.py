@@ -21,7 +21,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from rlhf.train.config import FLAG_ALIASES
+from rlhf.fields import FLAG_ALIASES
 
 T = TypeVar("T")
 
@@ -104,7 +104,7 @@ def add_arguments(
 
     A nested config takes its defaults from the enclosing field's default (so an algorithm can
     default `optim.lr` differently from `OptimizerConfig`'s own default), and the extra flag
-    spellings its field declares with `rlhf.train.config.nested(..., aliases=...)`.
+    spellings its field declares with `rlhf.fields.nested(..., aliases=...)`.
     """
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)

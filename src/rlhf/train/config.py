@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -15,21 +14,8 @@ Schedule = Literal["constant", "linear", "cosine"]
 Precision = Literal["auto", "fp32", "bf16"]
 
 
-FLAG_ALIASES = "rlhf.flag_aliases"
-"""Field metadata: extra command-line spellings of a nested config's flags (see `nested`)."""
-
-
 class ConfigError(UserError):
     """A setting that cannot work; the message names the field and the fix."""
-
-
-def nested(factory: Callable[[], Any], *, aliases: dict[str, str]) -> Any:
-    """A nested config field some of whose flags also have a flat spelling.
-
-    `cost: RewardConfig = nested(RewardConfig, aliases={"model": "--cost-model"})` accepts
-    `--cost-model DIR` as well as `--cost.model DIR` on the command line.
-    """
-    return dataclasses.field(default_factory=factory, metadata={FLAG_ALIASES: aliases})
 
 
 @dataclass(frozen=True, kw_only=True)

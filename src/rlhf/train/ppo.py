@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from torch import Tensor
 
+from rlhf.fields import nested
 from rlhf.models.value import ActorOutput
 from rlhf.ops.advantages import gae
 from rlhf.ops.kl import kl_penalty
@@ -29,7 +30,7 @@ from rlhf.ops.masked import masked_sum, masked_whiten
 from rlhf.ops.policy_losses import explained_variance, ppo_value_loss
 from rlhf.ops.shaping import token_rewards
 from rlhf.rewards.sources import RewardConfig, Scorer, build_scorer
-from rlhf.train.config import ConfigError, nested
+from rlhf.train.config import ConfigError
 from rlhf.train.distributed import Distributed
 from rlhf.train.experience import Experience
 from rlhf.train.loop import TrainResult
