@@ -4,7 +4,8 @@ One prefill pass over the left-padded prompts (each distinct prompt once: n samp
 share its keys and values) fills a preallocated KV cache (`rlhf.rollout.cache`); then each step
 feeds one token per unfinished row with its position and the padding mask so far, and asks for
 the last position's logits only. The passes run on the model's fast path when it has one
-(`rlhf.rollout.decoder`: GPT-2 and Llama), else through its own forward.
+(`rlhf.rollout.decoder`: GPT-2 and Llama), else through its own forward; either way the linear
+layers multiply with weights prepacked once per call (`rlhf.models.prepacked`, float32 on the CPU).
 `rlhf.rollout.sampling.choose_tokens` picks the token and its log-probability.
 
 Rows that end (an EOS token, or a stop string completed) leave the batch: their cache rows are
@@ -27,6 +28,7 @@ import torch
 from torch import Tensor
 
 from rlhf.models.fused import fused_activations
+from rlhf.models.prepacked import prepacked_linears
 from rlhf.rollout.batch import Rollout, prompt_groups
 from rlhf.rollout.cache import generation_cache
 from rlhf.rollout.decoder import Decoder, decoder_for
@@ -99,7 +101,11 @@ def generate(
     was_training = model.training
     model.train(False)
     try:
-        with torch.inference_mode(), fused_activations(model):
+        with (
+            torch.inference_mode(),
+            fused_activations(model),
+            prepacked_linears(model, rows=len(prompt_ids)),
+        ):
             rollout = _decode(model, prompts, prompt_mask, sampling, eos, pad_token_id,
                               tokenizer, generator)  # fmt: skip
     finally:
