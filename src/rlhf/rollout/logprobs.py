@@ -67,6 +67,11 @@ def _forward(model: Any, rollout: Rollout, *, hidden_states: bool) -> _Columns:
     first, inverse = rollout.prompt_groups()
     if len(first) < len(rollout):
         return _shared_prompt_forward(model, rollout, first, inverse, hidden_states=hidden_states)
+    return _forward_every_row(model, rollout, hidden_states=hidden_states)
+
+
+def _forward_every_row(model: Any, rollout: Rollout, *, hidden_states: bool) -> _Columns:
+    """The model over every row's sequences[:, :-1], at the T response columns."""
     steps = int(rollout.response_ids.shape[1])
     inputs = {
         "input_ids": rollout.sequences[:, :-1],  # (B, P + T - 1)
@@ -97,45 +102,39 @@ def _shared_prompt_forward(
     """`_forward` with each distinct prompt computed once, for rows that share prompts.
 
     A causal model's keys and values over the prompt columns depend on the prompt alone, so one
-    pass over the U distinct prompts (rows `first`) fills a KV cache, whose rows are then repeated
-    for the B responses (`inverse`), and a second pass runs only the response columns P .. P+T-2
-    on top of it. The logits at the last prompt column (which predict response token 0) come from
-    the first pass, the other T - 1 from the second. The same function as one pass over every row
-    (equal to float rounding, tested), with (B - U) * P fewer positions through the trunk: a group
-    of G samples of a P-token prompt saves (G - 1) / G of its prompt columns. Gradients flow into
-    the prompt pass through the repeated keys and values.
+    pass over the U distinct prompts (rows `first`) fills a KV cache with their columns 0 .. P-2,
+    whose rows are then repeated for the B responses (`inverse`), and a second pass runs every
+    row's columns P-1 .. P+T-2 (the last prompt token, then the response but its last token) on
+    top of it: exactly the T columns that predict the response, so their logits come out of one
+    LM head product, with no concatenation. The same function as one pass over every row (equal
+    to float rounding, tested), with (B - U) * (P - 1) fewer positions through the trunk: a group
+    of G samples of a P-token prompt saves nearly (G - 1) / G of its prompt columns. Gradients
+    flow into the prompt pass through the repeated keys and values. A one-token prompt has nothing
+    to share: one pass over every row.
     """
-    prompt, steps = rollout.prompt_length, int(rollout.response_ids.shape[1])
+    prompt = rollout.prompt_length
+    if prompt < 2:
+        return _forward_every_row(model, rollout, hidden_states=hidden_states)
     cache = DynamicCache(config=unwrap(model).config)
-    extra: dict[str, Any] = {"output_hidden_states": True} if hidden_states else {}
-    if keeps_logits(model):
-        extra["logits_to_keep"] = 1
-    prompt_mask = rollout.prompt_mask[first]  # (U, P)
-    head = model(
-        input_ids=rollout.prompt_ids[first],  # (U, P)
+    prompt_mask = rollout.prompt_mask[first, :-1]  # (U, P - 1)
+    model(
+        input_ids=rollout.prompt_ids[first, :-1],  # (U, P - 1)
         attention_mask=prompt_mask,
         position_ids=(prompt_mask.cumsum(dim=1) - 1).clamp(min=0),
         past_key_values=cache,
         use_cache=True,
-        **extra,
+        **({"logits_to_keep": 1} if keeps_logits(model) else {}),  # the cache is what counts
     )
-    logits = head.logits[:, -1:][inverse]  # (B, 1, V)
-    hidden = head.hidden_states[-1][:, -1:][inverse] if hidden_states else None  # (B, 1, H)
-    if steps > 1:
-        cache.batch_select_indices(inverse)  # (U, ...) -> (B, ...) per layer
-        extra.pop("logits_to_keep", None)
-        tail = model(
-            input_ids=rollout.response_ids[:, :-1],  # (B, T - 1)
-            attention_mask=rollout.attention_mask[:, :-1],  # (B, P + T - 1)
-            position_ids=rollout.position_ids[:, prompt:-1],
-            past_key_values=cache,
-            use_cache=True,
-            **extra,
-        )
-        logits = torch.cat([logits, tail.logits], dim=1)  # (B, T, V)
-        if hidden is not None:
-            hidden = torch.cat([hidden, tail.hidden_states[-1]], dim=1)  # (B, T, H)
-    return _Columns(logits, hidden)
+    cache.batch_select_indices(inverse)  # (U, ...) -> (B, ...) per layer
+    tail = model(
+        input_ids=rollout.sequences[:, prompt - 1 : -1],  # (B, T)
+        attention_mask=rollout.attention_mask[:, :-1],  # (B, P + T - 1)
+        position_ids=rollout.position_ids[:, prompt - 1 : -1],
+        past_key_values=cache,
+        use_cache=True,
+        **({"output_hidden_states": True} if hidden_states else {}),
+    )
+    return _Columns(tail.logits, tail.hidden_states[-1] if hidden_states else None)
 
 
 def _response_columns(logits: Tensor, steps: int) -> Tensor:

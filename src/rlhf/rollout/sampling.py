@@ -137,13 +137,14 @@ def sample(logits: Tensor, generator: torch.Generator | None) -> Tensor:
     """One token per row drawn from softmax(logits): (B, V) -> (B,) int64.
 
     Inverse-CDF sampling: one uniform u per row, and the token is the first whose cumulative
-    probability exceeds u (float64 sums). Tokens of probability 0 (filtered to -inf) are never
-    drawn. One random number per row instead of the V that `torch.multinomial` draws (its
-    exponential race), which made sampling a sixth of a decoding step on the CPU.
+    probability exceeds u (float32 probabilities, float64 sums: summing V float32 terms in float32
+    would let rounding shift the last tokens' share). Tokens of probability 0 (filtered to -inf)
+    are never drawn. One random number per row instead of the V that `torch.multinomial` draws
+    (its exponential race), which made sampling a sixth of a decoding step on the CPU.
     `generator` must live on the logits' device; None uses torch's global generator.
     """
-    probs = torch.softmax(logits.double(), dim=-1)  # (B, V)
-    cdf = probs.cumsum(dim=-1)
+    probs = torch.softmax(logits, dim=-1)  # (B, V)
+    cdf = probs.cumsum(dim=-1, dtype=torch.float64)
     total = cdf[:, -1:].contiguous()  # (B, 1)
     u = torch.rand((probs.shape[0], 1), generator=generator, device=probs.device, dtype=cdf.dtype)
     tokens = torch.searchsorted(cdf, u * total, right=True)  # (B, 1)
@@ -167,6 +168,6 @@ def choose_tokens(
     else:
         filtered = filter_logits(scaled, top_k=sampling.top_k, top_p=sampling.top_p)
         tokens = sample(filtered, generator)
-    picked = scaled.gather(-1, tokens[:, None]).squeeze(-1)
-    logprobs = picked - torch.logsumexp(scaled, dim=-1)  # (B,)
+    # the fused log-softmax kernel: on the CPU half the time of a logsumexp over the vocabulary
+    logprobs = torch.log_softmax(scaled, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)  # (B,)
     return tokens, logprobs

@@ -100,3 +100,20 @@ def test_shared_prompt_pass_equals_a_pass_per_row(
             response_logprobs(policy, rollout, temperature=0.9)[mask], naive[mask], atol=1e-5,
             rtol=0,
         )  # fmt: skip
+
+
+def test_shared_prompts_of_one_token_and_under_padding(
+    policy: Any, tokenizer: Any, prompts: Any
+) -> None:
+    """A group whose prompt is one token beside longer prompts (its prompt pass sees padding
+    only), and a batch of one-token prompts (nothing to share), give the per-row values."""
+    shortest = min(prompts, key=len)
+    assert len(shortest) == 1
+    for group in ([shortest, shortest, prompts[1], prompts[1]], [shortest] * 3):
+        rollout = sampled(policy, tokenizer, group)
+        mask = rollout.response_mask.bool()
+        with torch.no_grad():
+            shared = response_logprobs(policy, rollout, temperature=0.9)
+            naive = naive_logprobs(policy, rollout, 0.9)
+        assert torch.isfinite(shared).all()
+        torch.testing.assert_close(shared[mask], naive[mask], rtol=0, atol=1e-5)
