@@ -9,8 +9,17 @@ and then multiply any number of calls with it (`torch.ops.mkldnn._linear_pointwi
 
 `prepacked_linears(model, rows=...)` does that for a `with` block: every `nn.Linear` and `Conv1D`
 of `model` (the exact classes) whose weight is float32 on the CPU gets its weight packed once, at
-the start, and multiplies with the packed copy inside the block. `rlhf.rollout.generate` runs under
-it. The same products to float rounding (a different summation order; within 1e-5, tested).
+the start, and multiplies inputs of `rows` rows with the packed copy inside the block.
+`rlhf.rollout.generate` runs under it with `rows` = its batch: every decoding step while no
+response has ended. The same products to float rounding (a different summation order; within 1e-5,
+tested).
+
+Why one row count: oneDNN compiles a kernel for every input shape it meets and keeps it for the
+life of the process (about 0.6 MB each, measured; its caches only bound how many it keeps, at a
+thousand), so a product per row count would let a long run of generation calls, whose prefills
+and shrinking batches see ever new counts, grow the process by hundreds of MB. One row count per
+weight shape and batch size keeps that to a few MB. Other row counts (prefills, steps after rows
+have finished) run the layer's own forward.
 
 Measured with `benchmarks/generate_speed.py`'s policy (GPT-2, 256 wide, 4 layers, 4,096 tokens;
 16 rows, 128 new tokens, one thread): a whole `generate` call 0.89 s -> 0.73 s. Over many rows
@@ -18,9 +27,9 @@ Measured with `benchmarks/generate_speed.py`'s policy (GPT-2, 256 wide, 4 layers
 show in a training step, so training and the no-grad passes over whole sequences keep torch's own
 products.
 
-What the block does not change: a layer whose call needs a gradient (grad mode on, with a weight
-or input that requires one) or gets another dtype, or whose weight was modified in place since it
-was packed, runs its own forward; modules that already carry an instance-level `forward` (e.g.
+What the block does not change: a call with another row count, a call that needs a gradient (grad
+mode on, with a weight or input that requires one) or has another dtype, and a layer whose weight
+was modified in place since it was packed run the layer's own forward; modules that already carry an instance-level `forward` (e.g.
 `accelerate`'s hooks) are left alone. LoRA adapters keep working: `peft` wraps the base layer,
 which stays an `nn.Linear`, and adds its own product. On exit every layer gets its class's forward
 back and the packed copies are freed. The packed copies are one extra copy of the model's linear
@@ -54,7 +63,7 @@ class PackedLinearForward:
     """
 
     def __init__(self, module: nn.Linear | Conv1D, *, rows: int) -> None:
-        self.module = module
+        self.module, self.rows = module, rows
         weight = module.weight.detach()
         # (out, in), the layout `_linear_pointwise` takes; Conv1D stores (in, out)
         matrix = weight.t() if isinstance(module, Conv1D) else weight
@@ -64,7 +73,8 @@ class PackedLinearForward:
     def __call__(self, input: Tensor) -> Tensor:
         module = self.module
         if (
-            input.dtype != torch.float32
+            input.numel() != self.rows * input.shape[-1]
+            or input.dtype != torch.float32
             or module.weight._version != self.version
             or (torch.is_grad_enabled() and (input.requires_grad or module.weight.requires_grad))
         ):
@@ -88,8 +98,8 @@ def _packable(module: nn.Module) -> TypeGuard[nn.Linear | Conv1D]:
 def prepacked_linears(model: nn.Module, *, rows: int) -> Iterator[nn.Module]:
     """`model` with prepacked float32 CPU linear layers inside the block (module docstring).
 
-    `rows`: how many rows a call will typically multiply (oneDNN picks its blocking for it; any
-    other count works too).
+    `rows`: the row count (product of the input's leading dimensions) that multiplies with the
+    packed weights; calls with other counts run the layer's own forward (module docstring).
     """
     swapped = [m for m in model.modules() if _packable(m)] if available() else []
     try:

@@ -13,6 +13,7 @@ from transformers.pytorch_utils import Conv1D
 
 from rlhf.models import TinyModelConfig, tiny_causal_lm
 from rlhf.models.prepacked import PackedLinearForward, available, prepacked_linears
+from rlhf.rollout import SamplingConfig, generate
 
 pytestmark = pytest.mark.skipif(not available(), reason="torch built without oneDNN")
 
@@ -24,14 +25,23 @@ def _layers() -> list[nn.Module]:
     return [nn.Linear(16, 24), nn.Linear(16, 24, bias=False), conv]
 
 
+def _packed_products(run: Any) -> tuple[Any, int]:
+    """`run()`'s result and how many products it made with prepacked weights."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        result = run()
+    names = [event.name for event in profile.events()]
+    return result, names.count("mkldnn::_linear_pointwise")
+
+
 def test_packed_layers_give_the_layers_own_products() -> None:
-    inputs = torch.randn(3, 5, 16)  # any leading shape, any row count
+    inputs = torch.randn(3, 5, 16)  # any leading shape: 15 rows
     for layer in _layers():
         expected = layer(inputs)
-        with torch.no_grad(), prepacked_linears(layer, rows=4):
+        with torch.no_grad(), prepacked_linears(layer, rows=15):
             assert isinstance(vars(layer)["forward"], PackedLinearForward)
-            packed = layer(inputs)
-            one_row = layer(inputs[:1, :1])
+            packed, products = _packed_products(lambda: layer(inputs))  # noqa: B023
+            one_row, other_products = _packed_products(lambda: layer(inputs[:1, :1]))  # noqa: B023
+        assert (products, other_products) == (1, 0)  # another row count: the layer's own forward
         torch.testing.assert_close(packed, expected, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(one_row, expected[:1, :1], rtol=1e-5, atol=1e-5)
         assert "forward" not in vars(layer)  # the class's forward is back
@@ -45,10 +55,11 @@ def test_a_whole_model_gives_the_same_logits() -> None:
         ids = torch.randint(0, 64, (3, 10), generator=torch.Generator().manual_seed(0))
         with torch.inference_mode():
             expected = model(input_ids=ids).logits
-            with prepacked_linears(model, rows=3):
+            with prepacked_linears(model, rows=ids.numel()):
                 swapped = sum("forward" in vars(m) for m in model.modules())
-                logits = model(input_ids=ids).logits
-        assert swapped == 2 * (4 if arch == "gpt2" else 7) + 1  # every projection, and lm_head
+                logits, products = _packed_products(lambda: model(input_ids=ids).logits)  # noqa: B023
+        layers = 2 * (4 if arch == "gpt2" else 7) + 1  # every projection, and lm_head
+        assert swapped == products == layers
         torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -89,3 +100,24 @@ def test_the_layers_forward_comes_back_after_an_error() -> None:
     with pytest.raises(RuntimeError, match="inside"), prepacked_linears(layer, rows=4):
         raise RuntimeError("inside the block")
     assert "forward" not in vars(layer)
+
+
+def test_generation_multiplies_with_packed_weights_at_full_batch() -> None:
+    config = TinyModelConfig(arch="gpt2", vocab_size=64, hidden_size=32, num_layers=2,
+                             num_heads=2, max_positions=32, seed=0)  # fmt: skip
+    model = tiny_causal_lm(config)
+    prompts = [[1, 2, 3], [4, 5], [6]]
+    sampling = SamplingConfig(max_new_tokens=4, temperature=0)
+    rollout, products = _packed_products(
+        lambda: generate(model, prompts, sampling, pad_token_id=0, eos_token_id=None)
+    )
+    # steps 2-4, every layer; the prefill's trunk sees 3 x 3 rows, its LM head the last column's 3
+    assert products == 3 * (2 * 4 + 1) + 1
+    assert all("forward" not in vars(m) for m in model.modules())
+    with torch.inference_mode():  # greedy: the model's own argmax at every step
+        ids = torch.cat([rollout.prompt_ids, rollout.response_ids], dim=1)
+        mask = torch.cat([rollout.prompt_mask, rollout.response_mask], dim=1)
+        logits = model(input_ids=ids, attention_mask=mask,
+                       position_ids=(mask.cumsum(1) - 1).clamp(min=0)).logits  # fmt: skip
+    width = rollout.prompt_ids.shape[1]
+    assert torch.equal(logits[:, width - 1 : -1].argmax(-1), rollout.response_ids)
