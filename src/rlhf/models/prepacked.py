@@ -21,8 +21,9 @@ and shrinking batches see ever new counts, grow the process by hundreds of MB. O
 weight shape and batch size keeps that to a few MB. Other row counts (prefills, steps after rows
 have finished) run the layer's own forward.
 
-Measured with `benchmarks/generate_speed.py`'s policy (GPT-2, 256 wide, 4 layers, 4,096 tokens;
-16 rows, 128 new tokens, one thread): a whole `generate` call 0.89 s -> 0.73 s. Over many rows
+Measured on `benchmarks/generate_speed.py`'s fixed-length scenario (GPT-2, 256 wide, 4 layers,
+4,096 tokens; 16 rows, 128 new tokens, one thread), in one process: a whole `generate` call
+0.90 s -> 0.70 s. Over many rows
 (a full-sequence forward of 1,008 positions) the gain is about a tenth in isolation and did not
 show in a training step, so training and the no-grad passes over whole sequences keep torch's own
 products.
