@@ -91,33 +91,27 @@ def model(pairs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return output
 
 
+def train_tiny(
+    rlhf: Callable[..., Result], pairs: Path, tmp_path: Path, *extra: object
+) -> tuple[Result, Path]:
+    """`rlhf train reward` on a tiny transformer for 4 steps of 8 pairs: (result, output dir)."""
+    output = tmp_path / "tiny"
+    result = rlhf("train", "reward", "--data", pairs, "--backbone", "tiny", "--output", output,
+                  "--max-length", "48", "--loop.max-steps", "4", "--loop.batch-size", "8",
+                  "--cache-dir", tmp_path / "cache", *extra)  # fmt: skip
+    return result, output
+
+
 def test_train_reward_tiny_transformer_then_eval(
     pairs: Path, tmp_path: Path, rlhf: Callable[..., Result]
 ) -> None:
-    output = tmp_path / "tiny"
-    result = rlhf(
-        "train",
-        "reward",
-        "--data",
-        pairs,
-        "--backbone",
-        "tiny",
-        "--output",
-        output,
-        "--max-length",
-        "48",
-        "--loop.max-steps",
-        "4",
-        "--loop.batch-size",
-        "8",
-        "--cache-dir",
-        tmp_path / "cache",
-        "--json",
-    )
+    result, output = train_tiny(rlhf, pairs, tmp_path, "--json")
     assert result.returncode == 0, result.stderr
     summary = last_json(result)
     assert summary["steps"] == 4
-    assert {"accuracy", "ece", "pairs"} <= set(summary["eval"])  # type: ignore[arg-type]
+    held_out = summary["eval"]
+    assert isinstance(held_out, dict)
+    assert {"accuracy", "ece", "pairs"} <= set(held_out)
     assert (output / "rlhf_config.json").is_file()
     assert (output / "metrics.jsonl").is_file()
     evaluated = rlhf("reward", "eval", "--model", output, "--data", pairs, "--json")
@@ -361,27 +355,7 @@ def test_each_ensemble_head_keeps_its_own_nu(
 def test_tiny_transformer_logs_nu_every_step(
     pairs: Path, tmp_path: Path, rlhf: Callable[..., Result]
 ) -> None:
-    output = tmp_path / "tiny"
-    result = rlhf(
-        "train",
-        "reward",
-        "--data",
-        pairs,
-        "--backbone",
-        "tiny",
-        "--max-length",
-        "48",
-        "--output",
-        output,
-        "--loop.max-steps",
-        "4",
-        "--loop.batch-size",
-        "8",
-        "--loss.tie-nu-lr",
-        "0.05",
-        "--cache-dir",
-        tmp_path / "cache",
-    )
+    result, output = train_tiny(rlhf, pairs, tmp_path, "--loss.tie-nu-lr", "0.05")
     assert result.returncode == 0, result.stderr
     logged = [row["train/reward/tie_nu"] for row in read_metrics(output)]
     assert logged[0] == 1.0  # the start, --loss.tie-nu
