@@ -11,7 +11,7 @@ and then multiply any number of calls with it (`torch.ops.mkldnn._linear_pointwi
 of `model` (the exact classes) whose weight is float32 on the CPU gets its weight packed once, at
 the start, and multiplies inputs of `rows` rows with the packed copy inside the block.
 `rlhf.rollout.generate` runs under it with `rows` = its batch: every decoding step while no
-response has ended. The same products to float rounding (a different summation order; within 1e-5,
+response has ended, and the prefill's LM head. The same products to float rounding (a different summation order; within 1e-5,
 tested).
 
 Why one row count: oneDNN compiles a kernel for every input shape it meets and keeps it for the
@@ -23,15 +23,14 @@ have finished) run the layer's own forward.
 
 Measured on `benchmarks/generate_speed.py`'s fixed-length scenario (GPT-2, 256 wide, 4 layers,
 4,096 tokens; 16 rows, 128 new tokens, one thread), in one process: a whole `generate` call
-0.90 s -> 0.70 s. Over many rows
-(a full-sequence forward of 1,008 positions) the gain is about a tenth in isolation and did not
-show in a training step, so training and the no-grad passes over whole sequences keep torch's own
-products.
+0.90 s -> 0.70 s. Over many rows (a full-sequence forward of 1,008 positions) the gain is about a
+tenth in isolation and did not show in a training step, so training and the no-grad passes over
+whole sequences keep torch's own products.
 
 What the block does not change: a call with another row count, a call that needs a gradient (grad
 mode on, with a weight or input that requires one) or has another dtype, and a layer whose weight
-was modified in place since it was packed run the layer's own forward; modules that already carry an instance-level `forward` (e.g.
-`accelerate`'s hooks) are left alone. LoRA adapters keep working: `peft` wraps the base layer,
+was modified in place since it was packed run the layer's own forward; modules that already carry
+an instance-level `forward` (e.g. `accelerate`'s hooks) are left alone. LoRA adapters keep working: `peft` wraps the base layer,
 which stays an `nn.Linear`, and adds its own product. On exit every layer gets its class's forward
 back and the packed copies are freed. The packed copies are one extra copy of the model's linear
 weights for the length of the block; without oneDNN in the torch build the block changes nothing.
