@@ -114,3 +114,19 @@ def test_demo_time_quick(tmp_path: Path) -> None:
     assert "round 2: PPO" in figures["phases"]
     assert figures["peak_rss_mb"] > 0
     assert "of the 600 s budget" in stdout
+
+
+@pytest.mark.slow
+def test_cpu_kernels_quick(tmp_path: Path) -> None:
+    figures, stdout = run_quick("cpu_kernels", tmp_path)
+    assert figures["settings"]["quick"] is True
+    for vocab in figures["settings"]["vocabularies"]:
+        chunks = figures["logprob_chunks"][f"vocab_{vocab}"]
+        for pair in ("token_logprobs_forward_backward", "entropy"):
+            assert chunks[pair]["ours_s"] > 0
+            assert chunks[pair]["replaced_s"] > 0
+            assert len(chunks[pair]["per_round_speedup"]) == figures["settings"]["rounds"]
+    generation = figures["prepacked_generation"]
+    assert generation["ours_s"] > 0
+    assert generation["replaced_s"] > 0
+    assert "prepacked generation" in stdout

@@ -8,8 +8,8 @@ _reorder_linear_weight`, the op behind `torch.compile`'s weight prepacking with 
 and then multiply any number of calls with it (`torch.ops.mkldnn._linear_pointwise`).
 
 `prepacked_linears(model, rows=...)` does that for a `with` block: every `nn.Linear` and `Conv1D`
-of `model` (the exact classes) whose weight is float32 on the CPU gets its weight packed once, at
-the start, and multiplies inputs of `rows` rows with the packed copy inside the block.
+of `model` (the exact classes) whose weight is float32 on the CPU and large enough for the layout to
+pay for oneDNN's cost per call (`MIN_PACKED_ELEMENTS`) gets its weight packed once, at the start, and multiplies inputs of `rows` rows with the packed copy inside the block.
 `rlhf.rollout.generate` runs under it with `rows` = its batch: every decoding step while no
 response has ended, and the prefill's LM head. The same products to float rounding (a different summation order; within 1e-5,
 tested).
@@ -32,8 +32,10 @@ mode on, with a weight or input that requires one) or has another dtype, and a l
 was modified in place since it was packed run the layer's own forward; modules that already carry
 an instance-level `forward` (e.g. `accelerate`'s hooks) are left alone. LoRA adapters keep working: `peft` wraps the base layer,
 which stays an `nn.Linear`, and adds its own product. On exit every layer gets its class's forward
-back and the packed copies are freed. The packed copies are one extra copy of the model's linear
-weights for the length of the block; without oneDNN in the torch build the block changes nothing.
+back and the packed copies are freed. The packed copies are one extra copy of the model's packed
+weights for the length of the block, and packing them costs one reorder per weight per block:
+`generate` repays it after about 8 steps at the full batch (`benchmarks/cpu_kernels.py` at 8 new
+tokens is about even). Without oneDNN in the torch build the block changes nothing.
 """
 
 from __future__ import annotations
@@ -46,7 +48,13 @@ import torch
 from torch import Tensor, nn
 from transformers.pytorch_utils import Conv1D
 
-__all__ = ["PackedLinearForward", "available", "prepacked_linears"]
+__all__ = ["MIN_PACKED_ELEMENTS", "PackedLinearForward", "available", "prepacked_linears"]
+
+MIN_PACKED_ELEMENTS = 1 << 17
+"""Smallest weight (in x out elements, 512 KiB in float32) worth packing. A oneDNN product has a
+fixed cost per call of about 15 us here against MKL's 4 us; measured with one thread on 4-32 rows,
+the packed product loses on every weight of 2^16 elements or fewer (0.3-0.9x; 256 x 256 breaks even
+at 32 rows only), comes out even to 1.1x at 256 x 768, and wins 1.2-2.4x from 256 x 1024 up."""
 
 
 def available() -> bool:
@@ -86,22 +94,32 @@ class PackedLinearForward:
         return output
 
 
-def _packable(module: nn.Module) -> TypeGuard[nn.Linear | Conv1D]:
-    """An `nn.Linear` or `Conv1D` (exactly) with a float32 CPU weight and its class's forward."""
+def _packable(module: nn.Module, min_elements: int) -> TypeGuard[nn.Linear | Conv1D]:
+    """An `nn.Linear` or `Conv1D` (exactly) with its class's forward and a float32 CPU weight of at
+    least `min_elements`."""
     if type(module) not in (nn.Linear, Conv1D) or "forward" in vars(module):
         return False
     weight = module.weight
-    return isinstance(weight, Tensor) and weight.dtype == torch.float32 and weight.is_cpu
+    return (
+        isinstance(weight, Tensor)
+        and weight.dtype == torch.float32
+        and weight.is_cpu
+        and weight.numel() >= min_elements
+    )
 
 
 @contextmanager
-def prepacked_linears(model: nn.Module, *, rows: int) -> Iterator[nn.Module]:
+def prepacked_linears(
+    model: nn.Module, *, rows: int, min_elements: int = MIN_PACKED_ELEMENTS
+) -> Iterator[nn.Module]:
     """`model` with prepacked float32 CPU linear layers inside the block (module docstring).
 
     `rows`: the row count (product of the input's leading dimensions) that multiplies with the
     packed weights; calls with other counts run the layer's own forward (module docstring).
+    `min_elements`: the smallest weight packed (`MIN_PACKED_ELEMENTS`).
     """
-    swapped = [m for m in model.modules() if _packable(m)] if available() else []
+    packable = [m for m in model.modules() if _packable(m, min_elements)]
+    swapped = packable if available() else []
     try:
         for module in swapped:
             vars(module)["forward"] = PackedLinearForward(module, rows=rows)  # shadows the class's

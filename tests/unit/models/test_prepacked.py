@@ -12,7 +12,12 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from rlhf.models import TinyModelConfig, tiny_causal_lm
-from rlhf.models.prepacked import PackedLinearForward, available, prepacked_linears
+from rlhf.models.prepacked import (
+    MIN_PACKED_ELEMENTS,
+    PackedLinearForward,
+    available,
+    prepacked_linears,
+)
 from rlhf.rollout import SamplingConfig, generate
 
 pytestmark = pytest.mark.skipif(not available(), reason="torch built without oneDNN")
@@ -37,7 +42,7 @@ def test_packed_layers_give_the_layers_own_products() -> None:
     inputs = torch.randn(3, 5, 16)  # any leading shape: 15 rows
     for layer in _layers():
         expected = layer(inputs)
-        with torch.no_grad(), prepacked_linears(layer, rows=15):
+        with torch.no_grad(), prepacked_linears(layer, rows=15, min_elements=0):
             assert isinstance(vars(layer)["forward"], PackedLinearForward)
             packed, products = _packed_products(lambda: layer(inputs))  # noqa: B023
             one_row, other_products = _packed_products(lambda: layer(inputs[:1, :1]))  # noqa: B023
@@ -55,7 +60,7 @@ def test_a_whole_model_gives_the_same_logits() -> None:
         ids = torch.randint(0, 64, (3, 10), generator=torch.Generator().manual_seed(0))
         with torch.inference_mode():
             expected = model(input_ids=ids).logits
-            with prepacked_linears(model, rows=ids.numel()):
+            with prepacked_linears(model, rows=ids.numel(), min_elements=0):
                 swapped = sum("forward" in vars(m) for m in model.modules())
                 logits, products = _packed_products(lambda: model(input_ids=ids).logits)  # noqa: B023
         layers = 2 * (4 if arch == "gpt2" else 7) + 1  # every projection, and lm_head
@@ -66,7 +71,7 @@ def test_a_whole_model_gives_the_same_logits() -> None:
 def test_a_call_that_needs_a_gradient_runs_the_layers_own_forward() -> None:
     layer = nn.Linear(16, 24)
     inputs = torch.randn(4, 16)
-    with prepacked_linears(layer, rows=4):
+    with prepacked_linears(layer, rows=4, min_elements=0):
         layer(inputs).sum().backward()  # grad mode on, the weight requires grad
     assert layer.weight.grad is not None
     torch.testing.assert_close(layer.weight.grad, inputs.sum(0).expand(24, 16))
@@ -75,7 +80,7 @@ def test_a_call_that_needs_a_gradient_runs_the_layers_own_forward() -> None:
 def test_a_weight_changed_in_place_is_never_multiplied_stale() -> None:
     layer = nn.Linear(16, 24)
     inputs = torch.randn(4, 16)
-    with torch.no_grad(), prepacked_linears(layer, rows=4):
+    with torch.no_grad(), prepacked_linears(layer, rows=4, min_elements=0):
         layer.weight.mul_(2)
         changed = layer(inputs)
     torch.testing.assert_close(changed, inputs @ layer.weight.T + layer.bias)
@@ -86,7 +91,7 @@ def test_other_dtypes_and_instance_forwards_are_left_alone() -> None:
     hooked = nn.Linear(16, 24)
     own: Any = hooked.forward
     vars(hooked)["forward"] = own  # as accelerate's hooks do
-    with torch.no_grad(), prepacked_linears(nn.Sequential(half, hooked), rows=4):
+    with torch.no_grad(), prepacked_linears(nn.Sequential(half, hooked), rows=4, min_elements=0):
         assert "forward" not in vars(half)
         assert vars(hooked)["forward"] is own
         float_input = torch.randn(4, 16, dtype=torch.bfloat16)
@@ -97,22 +102,29 @@ def test_other_dtypes_and_instance_forwards_are_left_alone() -> None:
 
 def test_the_layers_forward_comes_back_after_an_error() -> None:
     layer = nn.Linear(16, 24)
-    with pytest.raises(RuntimeError, match="inside"), prepacked_linears(layer, rows=4):
+    with (
+        pytest.raises(RuntimeError, match="inside"),
+        prepacked_linears(layer, rows=4, min_elements=0),
+    ):
         raise RuntimeError("inside the block")
     assert "forward" not in vars(layer)
 
 
 def test_generation_multiplies_with_packed_weights_at_full_batch() -> None:
-    config = TinyModelConfig(arch="gpt2", vocab_size=64, hidden_size=32, num_layers=2,
-                             num_heads=2, max_positions=32, seed=0)  # fmt: skip
+    """By default only weights of `MIN_PACKED_ELEMENTS` or more are packed: at width 256 the QKV
+    (256 x 768) and MLP (256 x 1024) products, not the 256 x 256 attention output or a small LM
+    head."""
+    config = TinyModelConfig(arch="gpt2", vocab_size=64, hidden_size=256, num_layers=2,
+                             num_heads=4, max_positions=32, seed=0)  # fmt: skip
     model = tiny_causal_lm(config)
+    sizes = sorted(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear | Conv1D))
+    assert sum(size >= MIN_PACKED_ELEMENTS for size in sizes) == 2 * 3
     prompts = [[1, 2, 3], [4, 5], [6]]
     sampling = SamplingConfig(max_new_tokens=4, temperature=0)
     rollout, products = _packed_products(
         lambda: generate(model, prompts, sampling, pad_token_id=0, eos_token_id=None)
     )
-    # steps 2-4, every layer; the prefill's trunk sees 3 x 3 rows, its LM head the last column's 3
-    assert products == 3 * (2 * 4 + 1) + 1
+    assert products == 3 * 2 * 3  # steps 2-4 at the full batch (the prefill has 3 x 3 rows)
     assert all("forward" not in vars(m) for m in model.modules())
     with torch.inference_mode():  # greedy: the model's own argmax at every step
         ids = torch.cat([rollout.prompt_ids, rollout.response_ids], dim=1)
