@@ -37,26 +37,23 @@ from typing import Any
 
 import torch
 
-from measure import cpu_model, loadavg
+from measure import ModelShape, cpu_model, loadavg
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "results" / "cpu_kernels.json"
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(ModelShape):
+    """The policy is the benchmarks' tiny GPT-2 (`ModelShape`); the rest as `generate_speed.py`."""
+
     positions: int = 512
     vocabularies: tuple[int, ...] = (4096, 50257)
-    hidden_size: int = 256
-    num_layers: int = 4
-    num_heads: int = 4
-    vocab_size: int = 4096
     prompts: int = 16
     min_prompt: int = 16
     max_prompt: int = 48
     max_new_tokens: int = 128
     rounds: int = 7
-    seed: int = 0
     quick: bool = False
 
 
@@ -178,7 +175,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args()
     settings = Settings(**QUICK, quick=True) if args.quick else Settings()  # type: ignore[arg-type]
-    torch.set_num_threads(1)
+    torch.set_num_threads(settings.threads)
     before = loadavg()
     started = time.perf_counter()
     logprobs = logprob_chunks(settings)

@@ -127,10 +127,11 @@ def entropy_from_logits(logits: Tensor, *, chunk_rows: int | None = None) -> Ten
         H_t = -sum_v p_t(v) log p_t(v),   p_t = softmax(logits_t)
 
     Memory-lean like `token_logprobs`: `chunk_rows` positions at a time (default:
-    `rlhf.ops.logprobs.default_chunk_rows`), the backward recomputes the softmax chunk by chunk from the saved
-    logits (dH/dz_v = -p_v (log p_v + H)); it never holds a (B, T, V) float32 copy. Logits of -inf
-    (masked vocabulary) are allowed. Shapes: `logits` (B, T, V) -> (B, T), float32 for bf16/fp16
-    logits, else their dtype. Differentiable (once): usable as an entropy bonus.
+    `rlhf.ops.logprobs.default_chunk_rows`), the backward recomputes the softmax chunk by chunk
+    from the saved logits (dH/dz_v = -p_v (log p_v + H)); it never holds a (B, T, V) float32
+    copy. Logits of -inf (masked vocabulary) are allowed. Shapes: `logits` (B, T, V) -> (B, T),
+    float32 for bf16/fp16 logits, else their dtype. Differentiable (once): usable as an entropy
+    bonus.
     """
     vocab = logits.shape[-1]
     rows = chunk_rows if chunk_rows is not None else default_chunk_rows(logits)

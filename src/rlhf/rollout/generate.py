@@ -4,8 +4,8 @@ One prefill pass over the left-padded prompts (each distinct prompt once: n samp
 share its keys and values) fills a preallocated KV cache (`rlhf.rollout.cache`); then each step
 feeds one token per unfinished row with its position and the padding mask so far, and asks for
 the last position's logits only. The passes run on the model's fast path when it has one
-(`rlhf.rollout.decoder`: GPT-2 and Llama), else through its own forward; either way the linear
-layers multiply with weights prepacked once per call (`rlhf.models.prepacked`, float32 on the CPU).
+(`rlhf.rollout.decoder`: GPT-2 and Llama), else through its own forward; either way, steps at the
+full batch multiply the large float32 CPU weights prepacked once per call (`rlhf.models.prepacked`).
 `rlhf.rollout.sampling.choose_tokens` picks the token and its log-probability.
 
 Rows that end (an EOS token, or a stop string completed) leave the batch: their cache rows are
